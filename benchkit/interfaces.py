@@ -1,0 +1,112 @@
+"""The interfaces the core relies on; every plugin kind meets one of these.
+
+- dataset factory ``(**kwargs) -> Dataset``
+- backbone factory ``(**kwargs) -> Backbone``
+- aggregator factory ``(spec: FeatureSpec, **kwargs) -> nn.Module`` mapping tokens to ``(B, K, out_dim)``
+- predictor factory ``(spec: PredictorSpec, **kwargs) -> Predictor``
+- metric function ``(predictions, references, **kwargs) -> float``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from benchkit.vocabulary import Vocabulary
+
+Level = Literal["frame", "patch"]
+LEVELS: tuple[str, ...] = ("frame", "patch")
+
+
+@dataclass(frozen=True)
+class Features:
+    """A backbone's output for a batch of videos.
+
+    ``frame``: one token per frame ``(B, T, D)`` (CLS or pooled output); ``patch``: ``(B, T, P, D)`` patch tokens
+    laid out row-major on ``grid = (h, w)`` with ``h * w == P``.
+    """
+
+    frame: torch.Tensor
+    patch: torch.Tensor
+    grid: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What an aggregator is built for: the embedding level and the token shape it will receive."""
+
+    level: str
+    dim: int
+    frames: int
+    grid: tuple[int, int]
+
+    @property
+    def patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """What a predictor is built for: ``prefix_tokens`` tokens of width ``prefix_dim`` and a target vocabulary."""
+
+    prefix_dim: int
+    prefix_tokens: int
+    vocabulary: Vocabulary
+    max_len: int  # longest target sequence in tokens, BOS and EOS included
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """Windows of video with their action sequences and a grouping key for cross-validation."""
+
+    vocabulary: Vocabulary
+
+    def __len__(self) -> int: ...
+
+    def fingerprint(self) -> str:
+        """Identity of the data (source, version, sampling, frames): part of the feature-cache key."""
+        ...
+
+    def video(self, index: int) -> np.ndarray:
+        """Frames ``(T, H, W, 3)`` uint8."""
+        ...
+
+    def targets(self, index: int) -> list[int]:
+        """Action indices (0-based, into ``vocabulary.actions``)."""
+        ...
+
+    def groups(self, key: str | None = None) -> Sequence[str]:
+        """One grouping value per sample (e.g. video id); no group may span train and test."""
+        ...
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A frozen encoder: videos in, frame and patch tokens out."""
+
+    def fingerprint(self) -> str:
+        """Identity of weights and preprocessing: part of the feature-cache key."""
+        ...
+
+    def encode(self, videos: torch.Tensor) -> Features:
+        """``videos``: ``(B, T, H, W, 3)`` uint8."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Turns prefix tokens into a token sequence; trained with ``loss``, evaluated with ``predict``."""
+
+    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``prefix`` ``(B, K, prefix_dim)``; ``tokens`` ``(B, L)`` = BOS, targets, EOS, right-padded with PAD."""
+        ...
+
+    def predict(self, prefix: torch.Tensor) -> list[list[int]]:
+        """Greedy token ids per sample, up to and including EOS when produced."""
+        ...

@@ -1,0 +1,93 @@
+"""Resolve a grid against the registry: plugin names, keyword arguments, levels, data paths and cell ids.
+
+Everything here runs before any model is built, so ``benchkit validate`` and ``benchkit run`` fail on the same
+user mistakes, with the same one-line messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchkit.config import Cell, Component, Grid, expand, stable_hash
+from benchkit.errors import DataError, PluginError
+from benchkit.plugins import Registry, Resolved
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    cell: Cell
+    dataset: Resolved
+    backbone: Resolved
+    aggregator: Resolved
+    predictor: Resolved
+    config: dict[str, Any]
+    id: str
+
+    @property
+    def dataset_key(self) -> str:
+        return stable_hash(self.config["dataset"])
+
+
+def describe(resolved: Resolved) -> dict[str, Any]:
+    """The part of a resolved component that defines its behaviour (hashed into cell ids)."""
+    return {
+        "plugin": resolved.entry.name,
+        "preset": resolved.preset,
+        "kwargs": resolved.kwargs,
+        "version": resolved.entry.meta.get("version", resolved.entry.source.version),
+    }
+
+
+def resolve(registry: Registry, kind: str, component: Component) -> Resolved:
+    try:
+        return registry.resolve(kind, component.name, component.kwargs)
+    except PluginError as e:
+        raise PluginError(f"{kind}: {e}") from None
+
+
+def check_paths(resolved: Resolved) -> None:
+    for key in resolved.entry.meta.get("paths", ()):
+        value = resolved.kwargs.get(key)
+        if value is not None and not Path(value).expanduser().exists():
+            raise DataError(f"dataset {resolved.entry.name!r}: {key} does not exist: {value}")
+
+
+def resolve_metrics(registry: Registry, grid: Grid) -> dict[str, Resolved]:
+    return {m.display: resolve(registry, "metric", m) for m in grid.metrics}
+
+
+def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = None) -> list[PlannedCell]:
+    """Expand the grid and resolve every cell; raises a one-line ``BenchkitError`` on the first problem."""
+    resolve_metrics(registry, grid)
+    planned, cache = [], {}
+    for cell in expand(grid, only or ()):
+        parts = {}
+        for kind in ("dataset", "backbone", "aggregator", "predictor"):
+            component = getattr(cell, kind)
+            key = (kind, component.model_dump_json())
+            if key not in cache:
+                cache[key] = resolve(registry, kind, component)
+                if kind == "dataset":
+                    check_paths(cache[key])
+            parts[kind] = cache[key]
+        levels = parts["aggregator"].entry.meta.get("levels", ())
+        if cell.level not in levels:
+            raise PluginError(
+                f"aggregator {cell.aggregator.display!r} does not support level {cell.level!r} "
+                f"(supports: {', '.join(levels)}); drop it with exclude or --only"
+            )
+        config = {
+            "task": grid.task,
+            "level": cell.level,
+            **{kind: describe(r) for kind, r in parts.items()},
+            "protocol": grid.protocol.model_dump(),
+            "train": grid.train.model_dump(),
+            "seed": grid.seed,
+        }
+        planned.append(PlannedCell(cell=cell, config=config, id=stable_hash(config), **parts))
+    ids = [p.id for p in planned]
+    if len(set(ids)) != len(ids):
+        raise PluginError("two cells of the grid resolve to the same configuration; remove the duplicate axis value")
+    return planned

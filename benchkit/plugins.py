@@ -1,0 +1,317 @@
+"""Plugin manager: guarded entry-point loading, the registry of factories, presets and did-you-mean errors.
+
+Every plugin, first-party ones included, is a module listed under the ``benchkit`` entry-point group that
+implements ``benchkit_register(registry)``. Loading and registering are guarded per entry point: a broken plugin
+is recorded in ``Registry.failures`` (``benchkit plugins`` shows it) and the others work.
+
+``BENCHKIT_DISABLE_PLUGIN_AUTOLOAD=1`` turns autoloading off, as pytest's variable of the same shape does; then
+only the entry points named in ``BENCHKIT_PLUGINS`` (comma-separated) are loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+import yaml
+
+from benchkit import hookspecs
+from benchkit.errors import PluginError
+
+KINDS: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor", "metric")
+# Positional context the core passes before the user's keyword arguments (checked against signatures).
+CONTEXT_PARAMS: dict[str, int] = {"dataset": 0, "backbone": 0, "aggregator": 1, "predictor": 1, "metric": 2}
+REGISTRY_FILE = Path(__file__).resolve().parent.parent / "registry.yaml"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a registration came from: the entry point and its distribution."""
+
+    plugin: str
+    dist: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    source: Source
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        doc = self.meta.get("description") or inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A registered plugin plus keyword arguments under a name of its own (e.g. a paper-scale variant)."""
+
+    kind: str
+    name: str
+    plugin: str
+    kwargs: dict[str, Any]
+    description: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    plugin: str
+    dist: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A name from a grid resolved to a plugin entry and its final keyword arguments."""
+
+    entry: Entry
+    kwargs: dict[str, Any]
+    preset: str | None
+
+
+class Registry:
+    """Factories by kind and name, presets, and the plugins that failed to load."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+        self.presets: dict[str, dict[str, Preset]] = {k: {} for k in KINDS}
+        self.failures: list[Failure] = []
+        self.plugins: list[Source] = []
+        self.pm: pluggy.PluginManager | None = None
+        self._source: Source | None = None
+        self._added: list[tuple[str, str]] = []
+
+    # -- registration API used by plugins -------------------------------------------------------------------
+    def add(self, kind: str, name: str, factory: Callable[..., Any], **meta: Any) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
+        source = self._source or Source("<direct>", "<direct>", "0")
+        if name in self.entries[kind]:
+            other = self.entries[kind][name].source
+            raise PluginError(
+                f"{kind} {name!r} is registered by both {other.dist} ({other.plugin}) "
+                f"and {source.dist} ({source.plugin})"
+            )
+        self.entries[kind][name] = Entry(kind, name, factory, source, dict(meta))
+        self._added.append((kind, name))
+
+    def dataset(self, name: str, factory: Callable[..., Any], *, paths: Iterable[str] = (), **meta: Any) -> None:
+        """``paths``: keyword arguments that name files or folders; ``benchkit validate`` checks they exist."""
+        self.add("dataset", name, factory, paths=tuple(paths), **meta)
+
+    def backbone(self, name: str, factory: Callable[..., Any], **meta: Any) -> None:
+        self.add("backbone", name, factory, **meta)
+
+    def aggregator(
+        self, name: str, factory: Callable[..., Any], *, levels: Iterable[str] = ("frame", "patch"), **meta: Any
+    ) -> None:
+        self.add("aggregator", name, factory, levels=tuple(levels), **meta)
+
+    def predictor(self, name: str, factory: Callable[..., Any], **meta: Any) -> None:
+        self.add("predictor", name, factory, **meta)
+
+    def metric(self, name: str, function: Callable[..., float], *, higher_is_better: bool = True, **meta: Any) -> None:
+        self.add("metric", name, function, higher_is_better=higher_is_better, **meta)
+
+    def preset(self, kind: str, name: str, plugin: str, description: str = "", **kwargs: Any) -> None:
+        origin = self._source.plugin if self._source else "<direct>"
+        self._add_preset(Preset(kind, name, plugin, kwargs, description, origin))
+
+    def _add_preset(self, preset: Preset) -> None:
+        if preset.kind not in KINDS:
+            raise PluginError(f"preset {preset.name!r}: unknown kind {preset.kind!r} ({preset.origin})")
+        if preset.name in self.entries[preset.kind] or preset.name in self.presets[preset.kind]:
+            raise PluginError(f"{preset.kind} preset {preset.name!r} ({preset.origin}) clashes with an existing name")
+        self.presets[preset.kind][preset.name] = preset
+
+    @contextmanager
+    def registering(self, source: Source) -> Iterator[None]:
+        """Attribute registrations to ``source``; on failure, roll back what that plugin added."""
+        self._source, self._added = source, []
+        try:
+            yield
+        except BaseException:
+            for kind, name in self._added:
+                self.entries[kind].pop(name, None)
+            raise
+        finally:
+            self._source = None
+
+    # -- lookup ---------------------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        return sorted([*self.entries[kind], *self.presets[kind]])
+
+    def list(self, kind: str | None = None, pattern: str = "*") -> list[tuple[str, str, str]]:
+        """``(kind, name, what)`` rows matching a wildcard pattern, plugins and presets alike."""
+        rows = []
+        for k in [kind] if kind else KINDS:
+            for name in self.names(k):
+                if fnmatch.fnmatchcase(name, pattern):
+                    if name in self.entries[k]:
+                        e = self.entries[k][name]
+                        rows.append((k, name, f"{e.description} [{e.source.dist}]".strip()))
+                    else:
+                        p = self.presets[k][name]
+                        rows.append((k, name, f"preset of {p.plugin}: {p.description}".rstrip(": ")))
+        return rows
+
+    def resolve(self, kind: str, name: str, kwargs: dict[str, Any] | None = None) -> Resolved:
+        """Name (plugin or preset) + grid keyword arguments → entry and merged keyword arguments, checked."""
+        kwargs = dict(kwargs or {})
+        preset = None
+        if name in self.presets[kind]:
+            p = self.presets[kind][name]
+            preset, name, kwargs = p.name, p.plugin, {**p.kwargs, **kwargs}
+            if name not in self.entries[kind]:
+                raise PluginError(f"{kind} preset {preset!r} names unknown plugin {name!r} ({p.origin})")
+        if name not in self.entries[kind]:
+            raise PluginError(self._unknown(kind, name))
+        entry = self.entries[kind][name]
+        check_kwargs(entry, kwargs)
+        return Resolved(entry, kwargs, preset)
+
+    def _unknown(self, kind: str, name: str) -> str:
+        msg = f"unknown {kind} {name!r}"
+        close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.5)
+        if close:
+            msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        failed = [f.plugin for f in self.failures]
+        hint = f" (see `benchkit ls {kind}`"
+        hint += f"; plugins that failed to load: {', '.join(failed)})" if failed else ")"
+        return msg + hint
+
+    def build(self, kind: str, resolved: Resolved, *context: Any) -> Any:
+        return resolved.entry.factory(*context, **resolved.kwargs)
+
+    def cell_finished(self, **kwargs: Any) -> None:
+        if self.pm is not None:
+            self.pm.hook.benchkit_cell_finished(**kwargs)
+
+
+def check_kwargs(entry: Entry, kwargs: dict[str, Any]) -> None:
+    """Check grid keyword arguments against the factory's signature before anything runs."""
+    try:
+        sig = inspect.signature(entry.factory)
+    except (TypeError, ValueError):  # builtins without a signature: nothing to check
+        return
+    params = list(sig.parameters.values())
+    n_ctx = CONTEXT_PARAMS[entry.kind]
+    accepted = [p.name for p in params[n_ctx:] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    has_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    for key in kwargs:
+        if key not in accepted and not has_var_kw:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise PluginError(
+                f"{entry.kind} {entry.name!r}: unexpected keyword {key!r}{hint} "
+                f"(accepted: {', '.join(accepted) or 'none'})"
+            )
+    missing = [
+        p.name
+        for p in params[n_ctx:]
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs
+    ]
+    if missing:
+        raise PluginError(f"{entry.kind} {entry.name!r}: missing required keyword {', '.join(map(repr, missing))}")
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    eps = metadata.entry_points(group=hookspecs.PROJECT)
+    seen, out = set(), []
+    for ep in eps:  # an editable install can expose the same distribution twice
+        key = (ep.name, ep.value)
+        if key not in seen:
+            seen.add(key)
+            out.append(ep)
+    return out
+
+
+def _load_registry_file(registry: Registry, path: Path) -> None:
+    if not path.is_file():
+        return
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        registry.failures.append(Failure(str(path), "registry.yaml", f"unreadable YAML: {e}".splitlines()[0]))
+        return
+    for kind, presets in data.items():
+        for name, spec in (presets or {}).items():
+            spec = dict(spec or {})
+            try:
+                registry._add_preset(
+                    Preset(
+                        kind, name, spec.pop("plugin"), dict(spec.pop("kwargs", {}) or {}),
+                        spec.pop("description", ""), path.name,
+                    )
+                )
+            except (KeyError, PluginError) as e:
+                registry.failures.append(Failure(f"{path.name}:{kind}.{name}", "registry.yaml", str(e)))
+
+
+def load_plugins(extra: Iterable[ModuleType] = (), registry_files: Iterable[Path] | None = None) -> Registry:
+    """Discover and register every plugin; never raises for a broken plugin (it is recorded instead)."""
+    registry = Registry()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry.pm = pm
+    disabled = os.environ.get("BENCHKIT_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0")
+    allowed = {p.strip() for p in os.environ.get("BENCHKIT_PLUGINS", "").split(",") if p.strip()}
+
+    candidates: list[tuple[Source, Callable[[], ModuleType]]] = []
+    for ep in _entry_points():
+        if disabled and ep.name not in allowed:
+            continue
+        dist = ep.dist.name if ep.dist else "?"
+        version = ep.dist.version if ep.dist else "?"
+        candidates.append((Source(ep.name, dist, version), ep.load))
+    for module in extra:
+        candidates.append((Source(module.__name__, "<in-process>", "0"), functools.partial(lambda m: m, module)))
+
+    for source, load in candidates:
+        try:
+            module = load()
+            pm.register(module, name=source.plugin)
+        except Exception as e:
+            registry.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
+            continue
+        register = getattr(module, "benchkit_register", None)
+        if register is None:
+            continue
+        try:
+            with registry.registering(source):
+                register(registry=registry)
+            registry.plugins.append(source)
+        except Exception as e:
+            pm.unregister(module)
+            registry.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
+
+    files = [REGISTRY_FILE] if registry_files is None else list(registry_files)
+    for extra_file in os.environ.get("BENCHKIT_REGISTRY", "").split(os.pathsep):
+        if extra_file:
+            files.append(Path(extra_file))
+    for path in files:
+        _load_registry_file(registry, path)
+    return registry
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The process-wide registry (loaded once)."""
+    return load_plugins()

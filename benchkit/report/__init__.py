@@ -1,0 +1,1 @@
+"""Leaderboards and other renderings of a run directory."""

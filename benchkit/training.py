@@ -1,0 +1,142 @@
+"""Seeding, device choice, optimiser and learning-rate schedule, and the train / predict loops of one fold."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchkit.config import TrainConfig
+from benchkit.errors import ConfigError
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def warmup_epochs(cfg: TrainConfig) -> int:
+    return round(cfg.warmup * cfg.epochs)
+
+
+def lr_factor(cfg: TrainConfig) -> Callable[[int], float]:
+    """Per-epoch multiplier of ``lr`` (the reference steps its schedule once per epoch, spec invpatch.md §6).
+
+    Warm-up over ``W = round(warmup * epochs)`` epochs: ``"linear"`` ramps ``(e + 1) / W`` so no epoch runs at
+    lr 0 (the intended schedule); ``"reference"`` reproduces the authors' ``e / epochs`` (epoch 0 at lr 0).
+    Then cosine from 1 towards 0 over the remaining epochs (``"cosine"``) or flat (``"constant"``).
+    """
+    epochs, w = cfg.epochs, warmup_epochs(cfg)
+
+    def factor(e: int) -> float:
+        if e < w:
+            return (e + 1) / w if cfg.warmup_mode == "linear" else e / epochs
+        if cfg.schedule == "constant":
+            return 1.0
+        progress = (e - w) / max(1, epochs - w)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+@dataclass
+class Batches:
+    """Shuffled mini-batches of (features, tokens) for one fold, read from (memory-mapped) arrays.
+
+    A fold's rows are copied into RAM once when they fit in ``ram_budget`` bytes; otherwise each batch is gathered
+    from the memory map, so a paper-scale feature file is never loaded whole.
+    """
+
+    features: np.ndarray
+    tokens: np.ndarray
+    indices: np.ndarray
+    ram_budget: int = 2 << 30
+
+    def __post_init__(self) -> None:
+        row_bytes = int(np.prod(self.features.shape[1:])) * self.features.dtype.itemsize
+        self._sorted = np.sort(self.indices)
+        self._rows = None
+        if row_bytes * len(self.indices) <= self.ram_budget:
+            self._rows = torch.from_numpy(np.ascontiguousarray(self.features[self._sorted]))
+
+    def gather(self, idx: np.ndarray) -> torch.Tensor:
+        idx = np.sort(idx)
+        if self._rows is not None:
+            return self._rows[torch.from_numpy(np.searchsorted(self._sorted, idx))].float()
+        return torch.from_numpy(np.ascontiguousarray(self.features[idx])).float()
+
+    def epoch(self, batch_size: int, generator: torch.Generator | None, drop_last: bool) -> Iterator[tuple]:
+        n = len(self.indices)
+        order = self.indices[torch.randperm(n, generator=generator).numpy()] if generator else self.indices
+        if drop_last and n >= batch_size:
+            n = n - n % batch_size
+        for start in range(0, n, batch_size):
+            idx = np.sort(order[start : start + batch_size])
+            yield self.gather(idx), torch.from_numpy(self.tokens[idx])
+
+
+class CellModel(nn.Module):
+    """Aggregator followed by predictor: the trainable part of a cell."""
+
+    def __init__(self, aggregator: nn.Module, predictor: nn.Module) -> None:
+        super().__init__()
+        self.aggregator = aggregator
+        self.predictor = predictor
+
+    def loss(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.predictor.loss(self.aggregator(features), tokens)
+
+    def predict(self, features: torch.Tensor) -> list[list[int]]:
+        return self.predictor.predict(self.aggregator(features))
+
+
+def fit(model: CellModel, batches: Batches, cfg: TrainConfig, seed: int, device: torch.device) -> dict:
+    """Train with AdamW and the per-epoch schedule; returns the per-epoch mean loss and the wall time."""
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        return {"loss_curve": [], "train_seconds": 0.0}
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
+    generator = torch.Generator().manual_seed(seed)
+    curve, start = [], time.perf_counter()
+    for _ in range(cfg.epochs):
+        total, count = 0.0, 0
+        for x, tokens in batches.epoch(cfg.batch_size, generator, cfg.drop_last):
+            loss = model.loss(x.to(device, non_blocking=True), tokens.to(device, non_blocking=True))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss ({loss.item()})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            total += loss.item() * len(tokens)
+            count += len(tokens)
+        scheduler.step()
+        curve.append(total / max(1, count))
+    return {"loss_curve": curve, "train_seconds": time.perf_counter() - start}
+
+
+@torch.inference_mode()
+def predict(model: CellModel, batches: Batches, batch_size: int, device: torch.device) -> list[list[int]]:
+    model.to(device).eval()
+    out: list[list[int]] = []
+    for x, _ in batches.epoch(batch_size, None, drop_last=False):
+        out.extend(model.predict(x.to(device)))
+    return out

@@ -1,0 +1,32 @@
+"""``accuracy``: token accuracy with the reference's padding rule (spec invpatch.md §5), in percent.
+
+Per sample the shorter of hypothesis and reference is right-padded with the padding class; tokens are pooled over
+the test set, then ``correct / total`` (sklearn's ``accuracy_score`` on the pooled lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from benchkit.hookspecs import hookimpl
+from benchkit.vocabulary import PAD_CLASS
+
+
+def pad_pair(hyp: Sequence[int], ref: Sequence[int]) -> tuple[list[int], list[int]]:
+    n = max(len(hyp), len(ref))
+    return list(hyp) + [PAD_CLASS] * (n - len(hyp)), list(ref) + [PAD_CLASS] * (n - len(ref))
+
+
+def token_accuracy(predictions: Sequence[Sequence[int]], references: Sequence[Sequence[int]]) -> float:
+    """Percentage of pooled (padded) token positions where prediction equals reference."""
+    correct = total = 0
+    for hyp, ref in zip(predictions, references, strict=True):
+        h, r = pad_pair(hyp, ref)
+        correct += sum(a == b for a, b in zip(h, r, strict=False))
+        total += len(h)
+    return 100.0 * correct / total if total else float("nan")
+
+
+@hookimpl
+def benchkit_register(registry):
+    registry.metric("accuracy", token_accuracy, higher_is_better=True, unit="%")
