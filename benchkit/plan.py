@@ -41,10 +41,7 @@ def describe(resolved: Resolved) -> dict[str, Any]:
 
 
 def resolve(registry: Registry, kind: str, component: Component) -> Resolved:
-    try:
-        return registry.resolve(kind, component.name, component.kwargs)
-    except PluginError as e:
-        raise PluginError(f"{kind}: {e}") from None
+    return registry.resolve(kind, component.name, component.kwargs)
 
 
 def check_paths(resolved: Resolved) -> None:

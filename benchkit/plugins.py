@@ -189,7 +189,7 @@ class Registry:
 
     def _unknown(self, kind: str, name: str) -> str:
         msg = f"unknown {kind} {name!r}"
-        close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name, self.names(kind), n=3, cutoff=0.6)
         if close:
             msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
         failed = [f.plugin for f in self.failures]

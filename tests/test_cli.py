@@ -1,0 +1,153 @@
+"""The real CLI end to end on a tiny synthetic grid: run, resume, kill and resume, validate, report, ls, schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchkit.cli import main
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def fold_files(run_dir: Path) -> dict[str, str]:
+    return {str(p.relative_to(run_dir)): p.read_text() for p in sorted(run_dir.glob("cells/*/fold-*.json"))}
+
+
+def test_run_writes_everything_then_resumes_identically(tmp_path, write_grid, tiny_grid):
+    tiny_grid["aggregator"] = ["mean", "frame-tokens"]
+    tiny_grid["exclude"] = [{"level": "patch", "aggregator": "frame-tokens"}]
+    grid = write_grid(tiny_grid)
+    run_dir = tmp_path / "run"
+    code, out, err = invoke("run", grid, "--run-dir", run_dir)
+    assert code == 0, err
+    assert "tiny: 3 cells x 2 folds = 6 folds (0 stored, 6 to run)" in err
+    for name in ("grid.yaml", "plan.json", "environment.json", "leaderboard.md"):
+        assert (run_dir / name).is_file()
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["packages"]["torch"] and env["device"] == "cpu" and "git_commit" in env
+    assert len(fold_files(run_dir)) == 6 * 2  # fold records + predictions
+    board = (run_dir / "leaderboard.md").read_text()
+    assert board == out.strip() + "\n"
+    rows = [line for line in board.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| Level | Aggregator | Backbone | accuracy ↑")
+    assert len(rows) == 1 + 3 + 2 and "| Random |" in rows[-2] and "| Majority |" in rows[-1]
+    assert "**" in "".join(rows[1:4]) and "**" not in "".join(rows[4:])
+    assert all(" ± " in r for r in rows[1:])
+
+    before = fold_files(run_dir)
+    code, out2, err2 = invoke("run", grid, "--run-dir", run_dir)
+    assert code == 0 and "resuming: skipping 6 stored folds" in err2 and "0 folds run" in err2
+    assert fold_files(run_dir) == before and out2 == out
+
+    # a metric-free change to the grid file (a label) re-renders without retraining
+    code, out3, _ = invoke("run", grid, "--run-dir", run_dir, "report.decimals=1")
+    assert code == 0 and fold_files(run_dir) == before
+
+
+def test_same_grid_twice_gives_identical_numbers(tmp_path, write_grid, tiny_grid):
+    grid = write_grid(tiny_grid)
+    invoke("run", grid, "--run-dir", tmp_path / "a", "--no-progress")
+    invoke("run", grid, "--run-dir", tmp_path / "b", "--no-progress")
+    a, b = fold_files(tmp_path / "a"), fold_files(tmp_path / "b")
+    metrics = [json.loads(v)["metrics"] for k, v in sorted(a.items()) if "pred" not in k]
+    assert metrics == [json.loads(v)["metrics"] for k, v in sorted(b.items()) if "pred" not in k]
+    assert (tmp_path / "a" / "leaderboard.md").read_text() == (tmp_path / "b" / "leaderboard.md").read_text()
+
+
+def test_only_filter_and_report_formats(tmp_path, write_grid, tiny_grid):
+    grid = write_grid(tiny_grid)
+    run_dir = tmp_path / "run"
+    code, out, err = invoke("run", grid, "--run-dir", run_dir, "--only", "level=patch", "--no-progress")
+    assert code == 0 and "1 cells x 2 folds" in err
+    code, md, _ = invoke("report", run_dir)
+    assert code == 0 and md == (run_dir / "leaderboard.md").read_text()
+    code, csv, _ = invoke("report", run_dir, "--format", "csv")
+    header, *lines = csv.strip().splitlines()
+    assert header == "level,aggregator,backbone,baseline,folds,accuracy_mean,accuracy_ci95" and len(lines) == 3
+    code, tex, _ = invoke("report", run_dir, "--format", "latex", "-o", tmp_path / "t.tex")
+    tex = (tmp_path / "t.tex").read_text()
+    assert r"\begin{tabular}" in tex and r"$\pm$" in tex and r"\textbf{" in tex
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda g: g.update(aggregator="meen"), "unknown aggregator 'meen'; did you mean 'mean'?"),
+        (lambda g: g["train"].update(epoch=3), "train.epoch: unknown key"),
+        (lambda g: g["backbone"].update(dims=3), "unexpected keyword 'dims'; did you mean 'dim'?"),
+        (lambda g: g.update(aggregator="frame-tokens"), "does not support level 'patch'"),
+        (lambda g: g.update(name="${BENCHKIT_TEST_UNSET}"), "BENCHKIT_TEST_UNSET is not set"),
+    ],
+)
+def test_user_mistakes_are_one_line_exit_2(write_grid, tiny_grid, mutate, message):
+    mutate(tiny_grid)
+    grid = write_grid(tiny_grid)
+    for command in ("validate", "run"):
+        code, out, err = invoke(command, grid)
+        assert code == 2, (command, out, err)
+        assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_malformed_yaml_and_missing_paths(tmp_path, write_grid):
+    code, _, err = invoke("validate", write_grid("name: x\n  bad: [\n"))
+    assert code == 2 and "invalid YAML" in err and err.count("\n") == 1
+    code, _, err = invoke("validate", tmp_path / "missing.yaml")
+    assert code == 2 and "grid file not found" in err
+    code, _, err = invoke("report", tmp_path / "nowhere")
+    assert code == 2 and "run directory not found" in err
+    code, _, err = invoke("run", write_grid({"name": "x"}), "train.epochs=")
+    assert code == 2 and err.startswith("error: ")
+
+
+def test_validate_lists_cells(write_grid, tiny_grid):
+    code, out, _ = invoke("validate", write_grid(tiny_grid))
+    assert code == 0 and "ok, 2 cells x 2 folds" in out and "level=patch" in out
+
+
+def test_ls_plugins_schema():
+    code, out, _ = invoke("ls", "aggregator")
+    assert code == 0 and "mean" in out and "dataset" not in out
+    code, out, _ = invoke("ls", "predictor", "*tiny")
+    assert code == 0 and out.split()[1] == "prefix-gpt2-tiny"
+    code, _, err = invoke("ls", "aggregators")
+    assert code == 2 and "unknown kind" in err
+    code, out, _ = invoke("plugins")
+    assert code == 0 and "benchkit 0.1.0  aggregators.mean: aggregator:mean" in out
+    code, out, _ = invoke("schema")
+    schema = json.loads(out)
+    assert schema["additionalProperties"] is False and "aggregator" in schema["properties"]
+
+
+def test_sigkill_loses_no_stored_fold(tmp_path, write_grid, tiny_grid):
+    tiny_grid["protocol"]["folds"] = 3
+    tiny_grid["train"]["epochs"] = 12
+    grid = write_grid(tiny_grid)
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "benchkit.cli", "run", str(grid), "--run-dir", str(run_dir), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(run_dir.glob("cells/*/fold-*[0-9].json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = {k: v for k, v in fold_files(run_dir).items() if "pred" not in k}
+    assert 2 <= len(stored) < 6, "the kill should land mid-run"
+    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert f"resuming: skipping {len(stored)} stored folds" in out.stderr
+    after = fold_files(run_dir)
+    assert all(after[k] == v for k, v in stored.items())  # nothing stored was rewritten
+    assert len([k for k in after if "pred" not in k]) == 6
+    assert not list(run_dir.rglob("*.tmp"))

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from benchkit_backbones.random_vit import RandomViT
+from benchkit_datasets.synthetic import SyntheticMoves
+
+from benchkit.features import FeatureCache
+
+
+@pytest.fixture
+def parts(tmp_path):
+    ds = SyntheticMoves(videos=3, windows_per_video=2, frames=4, size=16, sprite=3)
+    bb = RandomViT(image_size=16, patch=4, dim=8, depth=1, heads=2)
+    return FeatureCache(tmp_path / "c"), ds, bb, {"plugin": "random-vit", "kwargs": {"dim": 8}}
+
+
+def test_extract_then_reuse_without_backbone_calls(parts):
+    cache, ds, bb, cfg = parts
+    first = cache.get_or_compute(ds, bb, cfg, batch_size=4)
+    assert first.computed and cache.backbone_calls == 2
+    assert first.frame.shape == (6, 4, 8) and first.patch.shape == (6, 4, 16, 8) and first.grid == (4, 4)
+    assert first.frame.dtype == np.float16 and isinstance(first.patch, np.memmap)
+    again = FeatureCache(cache.root)
+    second = again.get_or_compute(ds, bb, cfg)
+    assert not second.computed and again.backbone_calls == 0
+    np.testing.assert_array_equal(first.patch, second.patch)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "meta"])
+def test_damaged_entry_is_detected_and_rebuilt(parts, damage, caplog):
+    cache, ds, bb, cfg = parts
+    entry = cache.get_or_compute(ds, bb, cfg)
+    folder = cache.dir / entry.key
+    path = folder / "patch.npy"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "flip":
+        data = bytearray(path.read_bytes())
+        data[-5] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        (folder / "meta.json").write_text("{")
+    fresh = FeatureCache(cache.root)
+    rebuilt = fresh.get_or_compute(ds, bb, cfg)
+    assert rebuilt.computed and fresh.backbone_calls > 0
+    assert "damaged" in caplog.text
+    np.testing.assert_array_equal(rebuilt.patch, entry.patch if damage == "meta" else rebuilt.patch)
+    assert json.loads((folder / "meta.json").read_text())["samples"] == 6
+
+
+def test_key_depends_on_backbone_and_data(parts):
+    cache, ds, bb, cfg = parts
+    other_bb = RandomViT(image_size=16, patch=4, dim=8, depth=1, heads=2, seed=1)
+    other_ds = SyntheticMoves(videos=3, windows_per_video=2, frames=4, size=16, sprite=3, seed=1)
+    keys = {cache.key(ds, bb, cfg), cache.key(ds, other_bb, cfg), cache.key(other_ds, bb, cfg)}
+    assert len(keys) == 3
+
+
+def test_prune(parts):
+    cache, ds, bb, cfg = parts
+    entry = cache.get_or_compute(ds, bb, cfg)
+    assert [e["key"] for e in cache.entries()] == [entry.key]
+    assert cache.prune([entry.key[:6]]) == [entry.key] and cache.entries() == []
