@@ -52,7 +52,7 @@ def test_run_writes_everything_then_resumes_identically(tmp_path, write_grid, ti
     assert fold_files(run_dir) == before and out2 == out
 
     # a metric-free change to the grid file (a label) re-renders without retraining
-    code, out3, _ = invoke("run", grid, "--run-dir", run_dir, "report.decimals=1")
+    code, _out3, _ = invoke("run", grid, "--run-dir", run_dir, "report.decimals=1")
     assert code == 0 and fold_files(run_dir) == before
 
 
@@ -69,7 +69,7 @@ def test_same_grid_twice_gives_identical_numbers(tmp_path, write_grid, tiny_grid
 def test_only_filter_and_report_formats(tmp_path, write_grid, tiny_grid):
     grid = write_grid(tiny_grid)
     run_dir = tmp_path / "run"
-    code, out, err = invoke("run", grid, "--run-dir", run_dir, "--only", "level=patch", "--no-progress")
+    code, _out, err = invoke("run", grid, "--run-dir", run_dir, "--only", "level=patch", "--no-progress")
     assert code == 0 and "1 cells x 2 folds" in err
     code, md, _ = invoke("report", run_dir)
     assert code == 0 and md == (run_dir / "leaderboard.md").read_text()
