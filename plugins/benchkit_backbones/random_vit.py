@@ -17,17 +17,7 @@ from torch import nn
 
 from benchkit.hookspecs import hookimpl
 from benchkit.interfaces import Features
-
-
-def sincos_2d(h: int, w: int, dim: int, temperature: float = 10000.0) -> torch.Tensor:
-    """Fixed 2D sin-cos positions ``(h * w, dim)``, row-major, ordered [x.sin, x.cos, y.sin, y.cos]."""
-    if dim % 4:
-        raise ValueError(f"sin-cos positions need a width divisible by 4, got {dim}")
-    y, x = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
-    omega = 1.0 / temperature ** (torch.arange(dim // 4) / max(1, dim // 4 - 1))
-    y = y.flatten()[:, None] * omega[None]
-    x = x.flatten()[:, None] * omega[None]
-    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1).float()
+from benchkit_aggregators.positions import sincos_2d
 
 
 class RandomViT(nn.Module):
