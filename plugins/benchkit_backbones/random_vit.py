@@ -13,11 +13,11 @@ import json
 
 import torch
 import torch.nn.functional as F
+from benchkit_aggregators.positions import sincos_2d
 from torch import nn
 
 from benchkit.hookspecs import hookimpl
 from benchkit.interfaces import Features
-from benchkit_aggregators.positions import sincos_2d
 
 
 class RandomViT(nn.Module):
