@@ -198,7 +198,13 @@ class Registry:
         return msg + hint
 
     def build(self, kind: str, resolved: Resolved, *context: Any) -> Any:
-        return resolved.entry.factory(*context, **resolved.kwargs)
+        """Call the factory; a ``ValueError`` it raises (an impossible configuration, e.g. a patch grid that
+        cannot be merged 2x2) becomes a one-line ``PluginError`` naming the plugin and the input it was given."""
+        try:
+            return resolved.entry.factory(*context, **resolved.kwargs)
+        except ValueError as e:
+            given = f" for {context[0]}" if context else ""
+            raise PluginError(f"{kind} {resolved.entry.name!r} cannot be built{given}: {e}") from None
 
     def cell_finished(self, **kwargs: Any) -> None:
         if self.pm is not None:

@@ -151,3 +151,13 @@ def test_sigkill_loses_no_stored_fold(tmp_path, write_grid, tiny_grid):
     assert all(after[k] == v for k, v in stored.items())  # nothing stored was rewritten
     assert len([k for k in after if "pred" not in k]) == 6
     assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_impossible_aggregator_input_is_one_line(tmp_path, write_grid, tiny_grid):
+    tiny_grid["dataset"]["size"] = 28
+    tiny_grid["backbone"].update(image_size=28, patch=4)  # a 7x7 patch grid cannot be merged 2x2
+    tiny_grid["level"] = "patch"
+    tiny_grid["aggregator"] = "invpatch-tiny"
+    code, _, err = invoke("run", write_grid(tiny_grid), "--run-dir", tmp_path / "r", "--no-progress")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: aggregator 'invpatch' cannot be built")
+    assert "7x7 cannot be merged 2x2" in err
