@@ -154,6 +154,36 @@ def report(run_dir: str, fmt: str, output: str | None) -> None:
 
 
 @main.command()
+@click.option("--aggregator", "-a", required=True, help="Aggregator plugin or preset.")
+@click.option("--predictor", "-p", help="Predictor plugin or preset.")
+@click.option("--level", type=click.Choice(["frame", "patch"]), default="patch")
+@click.option("--frames", type=int, default=16, show_default=True, help="Tokens along time (T).")
+@click.option("--grid", default="16x16", show_default=True, help="Patch grid HxW (P = H*W).")
+@click.option("--dim", type=int, default=768, show_default=True, help="Backbone width D.")
+@click.option("--actions", type=int, default=7, show_default=True, help="Action vocabulary size (MUGEN: 7).")
+@click.option("--delimiter/--no-delimiter", default=True, show_default=True, help="MUGEN's unused delimiter token.")
+@click.option("--seq-len", type=int, default=15, show_default=True, help="Actions per sample.")
+def profile(aggregator, predictor, level, frames, grid, dim, actions, delimiter, seq_len) -> None:
+    """Parameter counts of an aggregator (+ predictor) for a given feature shape, e.g. InvPatch at the VideoMAE
+    layout: ``benchkit profile -a invpatch-paper -p prefix-gpt2-paper --frames 8 --grid 14x14``."""
+    from benchkit.interfaces import FeatureSpec
+    from benchkit.profiling import parameter_table
+    from benchkit.vocabulary import Vocabulary
+
+    try:
+        h, w = (int(v) for v in grid.lower().split("x"))
+    except ValueError:
+        raise BenchkitError(f"--grid {grid!r} is not HxW (e.g. 14x14)") from None
+    spec = FeatureSpec(level=level, dim=dim, frames=frames, grid=(h, w))
+    vocab = Vocabulary(tuple(f"a{i}" for i in range(actions)), delimiter=delimiter)
+    rows = parameter_table(_registry(), aggregator, predictor, spec, vocab, seq_len)
+    click.echo(f"features: level={level} T={frames} grid={h}x{w} D={dim}; vocabulary {vocab.size} tokens")
+    click.echo(f"{'component':<40} {'parameters':>14} {'trainable':>14}")
+    for r in rows:
+        click.echo(f"{r.component:<40} {r.total:>14,} {r.trainable:>14,}")
+
+
+@main.command()
 def schema() -> None:
     """Print the grid's JSON Schema (for editor completion and validation)."""
     from benchkit.config import Grid

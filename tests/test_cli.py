@@ -161,3 +161,17 @@ def test_impossible_aggregator_input_is_one_line(tmp_path, write_grid, tiny_grid
     code, _, err = invoke("run", write_grid(tiny_grid), "--run-dir", tmp_path / "r", "--no-progress")
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: aggregator 'invpatch' cannot be built")
     assert "7x7 cannot be merged 2x2" in err
+
+
+def test_profile_parameter_counts_match_the_paper():
+    args = ("-a", "invpatch-paper", "-p", "prefix-gpt2-paper", "--frames", "8", "--grid", "14x14")
+    code, out, _ = invoke("profile", *args)
+    assert code == 0
+    counts = {line.rsplit(None, 2)[0].strip(): int(line.split()[-2].replace(",", "")) for line in out.splitlines()[2:]}
+    assert counts["aggregator invpatch-paper"] == 44_936_448  # 44.94M (spec invpatch.md §1)
+    assert counts["predictor prefix-gpt2-paper"] == 29_147_904  # 29.15M (spec §2)
+    assert counts["total"] == 74_084_352  # the paper's "74M trainable"
+    code, out, _ = invoke("profile", "-a", "netvlad", "--level", "frame", "--frames", "16")
+    assert code == 0 and "4,731,656" in out  # Linear(6144, 768) + VLAD core
+    code, _, err = invoke("profile", "-a", "invpatch", "--grid", "7x7")
+    assert code == 2 and "cannot be merged 2x2" in err
