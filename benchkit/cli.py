@@ -22,6 +22,9 @@ class _Group(click.Group):
         except BenchkitError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: the folds stored so far are kept; run the same command to resume", err=True)
+            ctx.exit(130)
 
 
 def _registry():
