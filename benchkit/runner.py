@@ -28,6 +28,7 @@ from benchkit.plan import PlannedCell, plan, resolve_metrics
 from benchkit.plugins import Registry, Resolved
 from benchkit.report.leaderboard import write_leaderboard
 from benchkit.splits import group_kfold
+from benchkit.stats import summarize
 from benchkit.store import RunStore, atomic_write_json, atomic_write_text
 from benchkit.training import Batches, CellModel, fit, predict, resolve_device, seed_everything
 
@@ -296,8 +297,6 @@ def _run_fold(registry, grid, pc, k, split, feats, cached, tokens, refs, dataset
 
 
 def _cell_summary(store: RunStore, pc: PlannedCell, folds_n: int) -> dict[str, Any]:
-    from benchkit.stats import summarize
-
     records = [store.load_fold(store.cell_dir(pc.id), k) for k in range(folds_n)]
     records = [r for r in records if r]
     names = records[0]["metrics"] if records else {}
