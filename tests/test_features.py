@@ -64,3 +64,17 @@ def test_prune(parts):
     entry = cache.get_or_compute(ds, bb, cfg)
     assert [e["key"] for e in cache.entries()] == [entry.key]
     assert cache.prune([entry.key[:6]]) == [entry.key] and cache.entries() == []
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_random_vit_shapes_and_determinism(depth):
+    import torch
+
+    videos = torch.randint(0, 256, (2, 3, 16, 16, 3), dtype=torch.uint8)
+    a = RandomViT(image_size=16, patch=4, dim=8, depth=depth, heads=2)
+    out = a.encode(videos)
+    assert out.frame.shape == (2, 3, 8) and out.patch.shape == (2, 3, 16, 8) and out.grid == (4, 4)
+    b = RandomViT(image_size=16, patch=4, dim=8, depth=depth, heads=2)
+    assert a.fingerprint() == b.fingerprint()
+    torch.testing.assert_close(out.patch, b.encode(videos).patch)
+    assert not any(p.requires_grad for p in a.parameters())

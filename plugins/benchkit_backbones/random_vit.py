@@ -27,6 +27,8 @@ class RandomViT(nn.Module):
         self, image_size: int = 32, patch: int = 4, dim: int = 64, depth: int = 2, heads: int = 4, seed: int = 0
     ) -> None:
         super().__init__()
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, got {depth}")
         if image_size % patch:
             raise ValueError(f"image_size {image_size} is not a multiple of patch {patch}")
         self.config = dict(image_size=image_size, patch=patch, dim=dim, depth=depth, heads=heads, seed=seed)
@@ -38,7 +40,7 @@ class RandomViT(nn.Module):
             layer = nn.TransformerEncoderLayer(
                 dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
             )
-            self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+            self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False) if depth else nn.Identity()
             self.norm = nn.LayerNorm(dim)
         self.register_buffer("pos", sincos_2d(*self.grid, dim), persistent=False)
         self.requires_grad_(False).eval()
