@@ -96,7 +96,7 @@ class Registry:
         self.plugins: list[Source] = []
         self.pm: pluggy.PluginManager | None = None
         self._source: Source | None = None
-        self._added: list[tuple[str, str]] = []
+        self._added: list[tuple[str, str, str]] = []
 
     # -- registration API used by plugins -------------------------------------------------------------------
     def add(self, kind: str, name: str, factory: Callable[..., Any], **meta: Any) -> None:
@@ -110,7 +110,7 @@ class Registry:
                 f"and {source.dist} ({source.plugin})"
             )
         self.entries[kind][name] = Entry(kind, name, factory, source, dict(meta))
-        self._added.append((kind, name))
+        self._added.append(("entry", kind, name))
 
     def dataset(self, name: str, factory: Callable[..., Any], *, paths: Iterable[str] = (), **meta: Any) -> None:
         """``paths``: keyword arguments that name files or folders; ``benchkit validate`` checks they exist."""
@@ -140,6 +140,7 @@ class Registry:
         if preset.name in self.entries[preset.kind] or preset.name in self.presets[preset.kind]:
             raise PluginError(f"{preset.kind} preset {preset.name!r} ({preset.origin}) clashes with an existing name")
         self.presets[preset.kind][preset.name] = preset
+        self._added.append(("preset", preset.kind, preset.name))
 
     @contextmanager
     def registering(self, source: Source) -> Iterator[None]:
@@ -148,8 +149,8 @@ class Registry:
         try:
             yield
         except BaseException:
-            for kind, name in self._added:
-                self.entries[kind].pop(name, None)
+            for table, kind, name in self._added:
+                (self.entries if table == "entry" else self.presets)[kind].pop(name, None)
             raise
         finally:
             self._source = None

@@ -63,6 +63,7 @@ def _plugin(name: str, register) -> types.ModuleType:
 def test_broken_register_is_recorded_and_rolled_back():
     def bad(registry):
         registry.aggregator("half-registered", object)
+        registry.preset("aggregator", "half-preset", "mean")
         raise RuntimeError("boom")
 
     def good(registry):
@@ -70,7 +71,7 @@ def test_broken_register_is_recorded_and_rolled_back():
 
     reg = load_plugins(extra=[_plugin("bad_plugin", bad), _plugin("good_plugin", good)], registry_files=[])
     assert "fine" in reg.entries["aggregator"] and "mean" in reg.entries["aggregator"]
-    assert "half-registered" not in reg.entries["aggregator"]
+    assert "half-registered" not in reg.entries["aggregator"] and "half-preset" not in reg.presets["aggregator"]
     assert [f.plugin for f in reg.failures] == ["bad_plugin"] and "boom" in reg.failures[0].error
 
 
@@ -94,7 +95,7 @@ def _dist_with_broken_entry_point(tmp_path):
     return tmp_path
 
 
-def _benchkit(*args, env_extra=None, tmp_path=None):
+def _benchkit(*args, env_extra=None):
     import os
 
     env = {**os.environ, **(env_extra or {})}
