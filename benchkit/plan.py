@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchkit.config import Cell, Component, Grid, expand, stable_hash
+from benchkit.config import Cell, Grid, expand, stable_hash
 from benchkit.errors import DataError, PluginError
 from benchkit.plugins import Registry, Resolved
 
@@ -40,10 +40,6 @@ def describe(resolved: Resolved) -> dict[str, Any]:
     }
 
 
-def resolve(registry: Registry, kind: str, component: Component) -> Resolved:
-    return registry.resolve(kind, component.name, component.kwargs)
-
-
 def check_paths(resolved: Resolved) -> None:
     for key in resolved.entry.meta.get("paths", ()):
         value = resolved.kwargs.get(key)
@@ -52,7 +48,7 @@ def check_paths(resolved: Resolved) -> None:
 
 
 def resolve_metrics(registry: Registry, grid: Grid) -> dict[str, Resolved]:
-    return {m.display: resolve(registry, "metric", m) for m in grid.metrics}
+    return {m.display: registry.resolve("metric", m.name, m.kwargs) for m in grid.metrics}
 
 
 def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = None) -> list[PlannedCell]:
@@ -65,7 +61,7 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
             component = getattr(cell, kind)
             key = (kind, component.model_dump_json())
             if key not in cache:
-                cache[key] = resolve(registry, kind, component)
+                cache[key] = registry.resolve(kind, component.name, component.kwargs)
                 if kind == "dataset":
                     check_paths(cache[key])
             parts[kind] = cache[key]

@@ -39,15 +39,14 @@ def parameter_table(
     """Rows for the aggregator (and its ``components()`` when it has them), the predictor, and the total."""
     with torch.device("meta"):
         agg = registry.build("aggregator", registry.resolve("aggregator", aggregator), spec)
-        rows = []
+        agg_count = count(agg)
+        rows = [ParamRow(f"aggregator {aggregator}", *agg_count)]
         parts = agg.components() if hasattr(agg, "components") else {}
-        for name, part in parts.items():
-            rows.append(ParamRow(f"  {aggregator}.{name}", *count(part)))
-        rows.insert(0, ParamRow(f"aggregator {aggregator}", *count(agg)))
+        rows += [ParamRow(f"  {aggregator}.{name}", *count(part)) for name, part in parts.items()]
         if predictor:
             pspec = PredictorSpec(agg.out_dim, agg.num_tokens, vocabulary, seq_len + 2)
             pred = registry.build("predictor", registry.resolve("predictor", predictor), pspec)
-            rows.append(ParamRow(f"predictor {predictor}", *count(pred)))
-            total = count(agg)[0] + count(pred)[0], count(agg)[1] + count(pred)[1]
-            rows.append(ParamRow("total", *total))
+            pred_count = count(pred)
+            rows.append(ParamRow(f"predictor {predictor}", *pred_count))
+            rows.append(ParamRow("total", agg_count[0] + pred_count[0], agg_count[1] + pred_count[1]))
     return rows

@@ -82,8 +82,7 @@ def _fmt(s: Summary, decimals: int, plus_minus: str) -> str:
     return text
 
 
-def _cells(table: Table, row: Row, plus_minus: str, bold: tuple[str, str]) -> list[str]:
-    best = _best(table)
+def _cells(table: Table, row: Row, best: dict[str, float], plus_minus: str, bold: tuple[str, str]) -> list[str]:
     out = []
     for m in table.metrics:
         s = row.metrics[m["name"]]
@@ -109,6 +108,7 @@ def render(table: Table, fmt: str = "md") -> str:
         raise BenchkitError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     metric_names = [m["name"] for m in table.metrics]
     folds_col = _incomplete(table)
+    best = _best(table)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -133,7 +133,8 @@ def render(table: Table, fmt: str = "md") -> str:
             "|" + "|".join(["---"] * len(table.columns) + ["---:"] * (len(header) - len(table.columns))) + "|",
         ]
         for r in table.rows:
-            cells = [_label(r, c).replace("|", "\\|") for c in table.columns] + _cells(table, r, " ± ", ("**", "**"))
+            labels = [_label(r, c).replace("|", "\\|") for c in table.columns]
+            cells = labels + _cells(table, r, best, " ± ", ("**", "**"))
             if folds_col:
                 cells.append(f"{r.folds}/{table.folds}")
             lines.append("| " + " | ".join(cells) + " |")
@@ -153,7 +154,7 @@ def render(table: Table, fmt: str = "md") -> str:
     for i, r in enumerate(table.rows):
         if r.baseline and (i == 0 or not table.rows[i - 1].baseline):
             lines.append(r"\midrule")
-        cells = [esc(_label(r, c)) for c in table.columns] + _cells(table, r, r" $\pm$ ", (r"\textbf{", "}"))
+        cells = [esc(_label(r, c)) for c in table.columns] + _cells(table, r, best, r" $\pm$ ", (r"\textbf{", "}"))
         if folds_col:
             cells.append(f"{r.folds}/{table.folds}")
         lines.append(" & ".join(cells) + r" \\")
