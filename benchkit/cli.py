@@ -1,4 +1,4 @@
-"""The ``benchkit`` command: run, validate, ls, plugins, report, schema, cache.
+"""The ``benchkit`` command: run, validate, ls, plugins, report, schema, cache, new, and commands from plugins.
 
 A user mistake (``BenchkitError``) prints one line, ``error: ...``, and exits with code 2.
 """
@@ -25,6 +25,18 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\ninterrupted: the folds stored so far are kept; run the same command to resume", err=True)
             ctx.exit(130)
+
+    # Commands from plugins' ``benchkit_commands`` hooks; plugins load only for a name that is not built in.
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from benchkit.plugin_cli import plugin_commands
+
+        return {name: cmd for name, (_, cmd) in plugin_commands(_registry(), frozenset(self.commands)).items()}
 
 
 def _registry():
@@ -61,13 +73,23 @@ def _load(grid_path: str, overrides: tuple[str, ...]):
 @click.argument("overrides", nargs=-1)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Default: runs/<grid name>.")
 @click.option("--only", multiple=True, metavar="AXIS=PATTERN[,AXIS=PATTERN]", help="Run only matching cells.")
+@click.option("--executor", metavar="NAME", help="local, process, ray (default: the grid's `executor:`, else local).")
+@click.option("--fail-fast", is_flag=True, default=None, help="Stop at the first failed fold.")
+@click.option("--retries", type=click.IntRange(min=0), help="Extra attempts for a failing fold.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[str, ...], no_progress: bool) -> None:
-    """Run GRID (resuming what is stored) and write its leaderboard. OVERRIDES: key.path=value."""
+def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[str, ...], executor: str | None,
+        fail_fast: bool | None, retries: int | None, no_progress: bool) -> None:
+    """Run GRID (resuming what is stored) and write its leaderboard. OVERRIDES: key.path=value.
+
+    Exit codes: 0 all folds stored, 1 some folds failed (recorded in the run directory), 2 bad input,
+    130 interrupted."""
     from benchkit.config import parse_selectors
     from benchkit.runner import run_grid
 
-    raw, parsed = _load(grid, overrides)
+    before = [f"executor={{name: {executor}}}"] if executor else []  # then executor.KEY=VALUE overrides apply
+    after = ["fail_fast=true"] if fail_fast else []
+    after += [f"retries={retries}"] if retries is not None else []
+    raw, parsed = _load(grid, (*before, *overrides, *after))
     summary = run_grid(
         parsed,
         run_dir or Path("runs") / parsed.name,
@@ -83,6 +105,11 @@ def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[
         f"leaderboard: {summary.run_dir / 'leaderboard.md'}",
         err=True,
     )
+    if summary.failed:
+        cells = {f["cell"] for f in summary.failed}
+        click.echo(f"error: {len(summary.failed)} folds failed in {len(cells)} cells (errors and tracebacks in "
+                   f"{summary.run_dir}/cells/<id>/fold-<k>.error.json); rerun to retry them", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -96,7 +123,7 @@ def validate(grid: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> No
 
     _, parsed = _load(grid, overrides)
     cells = plan(parsed, _registry(), parse_selectors(only))
-    click.echo(f"{grid}: ok, {len(cells)} cells x {parsed.protocol.folds} folds")
+    click.echo(f"{grid}: ok, {len(cells)} cells x {parsed.protocol.splits} {parsed.protocol.unit}")
     for pc in cells:
         labels = " ".join(f"{k}={v}" for k, v in pc.cell.labels().items())
         click.echo(f"  {pc.id}  {labels}")
@@ -130,6 +157,10 @@ def plugins() -> None:
     for kind, entries in reg.entries.items():
         for name, entry in entries.items():
             by_plugin.setdefault(entry.source.plugin, []).append(f"{kind}:{name}")
+    from benchkit.plugin_cli import plugin_commands
+
+    for name, (plugin, _) in plugin_commands(reg, frozenset(main.commands)).items():
+        by_plugin.setdefault(plugin, []).append(f"command:{name}")
     for src in reg.plugins:
         click.echo(f"{src.dist} {src.version}  {src.plugin}: {', '.join(by_plugin.get(src.plugin, [])) or '-'}")
     presets = sum(len(p) for p in reg.presets.values())
@@ -140,50 +171,151 @@ def plugins() -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex"]), default="md")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
-def report(run_dir: str, fmt: str, output: str | None) -> None:
-    """Re-render RUN_DIR's leaderboard from stored results only."""
-    from benchkit.report.leaderboard import collect, render
-    from benchkit.store import RunStore, atomic_write_text
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "html", "all"]), default="md",
+              show_default=True, help="'all': every format, written to --out.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the one format to FILE, not stdout.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write files into DIR: leaderboard.md/.csv/.tex, report.html, figures/ (--format all: "
+                   "RUN_DIR/report by default).")
+@click.option("--figures/--no-figures", default=None,
+              help="Draw the figures (PNG and SVG in DIR/figures, embedded in HTML). Default: on for HTML and --out.")
+@click.option("--figure", "kinds", multiple=True, type=click.Choice(["sensitivity", "confusion", "cost"]),
+              help="Only these figure kinds (repeatable).")
+@click.option("--metric", help="The figures' metric (default: the grid's first).")
+@click.option("--group-by", metavar="KEY", help="Group column: best per group in bold ('none': one group). "
+                                                "Default: backbone.")
+@click.option("--rows", metavar="KEY[,KEY]", help="Row keys within a group. Default: level,aggregator.")
+@click.option("--columns", metavar="KEY[,KEY]",
+              help="Label columns and profile columns (params_M, gflops, latency_ms, ...).")
+@click.option("--compare", nargs=2, multiple=True, metavar="CELL_A CELL_B",
+              help="Paired t-test of two cells on their shared folds; a cell is an id prefix or KEY=PATTERN[,...].")
+def report(run_dir: str, fmt: str, output: str | None, out_dir: str | None, figures: bool | None,
+           kinds: tuple[str, ...], metric: str | None, group_by: str | None, rows: str | None, columns: str | None,
+           compare: tuple[tuple[str, str], ...]) -> None:
+    """Render RUN_DIR's leaderboard, paired comparisons and figures from stored results only."""
+    from benchkit.report.leaderboard import FORMATS
+    from benchkit.report.run_report import FIGURES_DIR, ReportOptions, RunReport
+    from benchkit.store import atomic_write_text
 
     if not Path(run_dir).is_dir():
         raise BenchkitError(f"run directory not found: {run_dir}")
-    text = render(collect(RunStore(run_dir)), fmt)
+    if output and (fmt == "all" or out_dir):
+        raise BenchkitError("--output writes one format to one file; use --out DIR for several")
+
+    def keys(text: str | None) -> list[str] | None:
+        return [k.strip() for k in text.split(",") if k.strip()] if text else None
+
+    options = ReportOptions(group_by=group_by, rows=keys(rows), columns=keys(columns), compare=list(compare),
+                            figures=list(kinds) or None, metric=metric)
+    rep = RunReport(run_dir, options)
+    draw = figures if figures is not None else bool(kinds) or fmt in ("html", "all") or out_dir is not None
+    if out_dir or fmt == "all":
+        target = Path(out_dir or Path(run_dir) / "report")
+        for path in rep.write(target, FORMATS if fmt == "all" else [fmt], figures=draw):
+            click.echo(str(path))
+        return
+    plots = rep.plots() if draw else []  # before any output: a bad --metric fails with nothing written
+    text = rep.text(fmt, figures=draw)
     if output:
         atomic_write_text(Path(output), text)
     else:
         click.echo(text, nl=False)
+    if plots and fmt != "html":  # a text format has no place for figures: they go next to the run
+        from benchkit.report.figures import save_plots
+
+        for path in save_plots(plots, Path(run_dir) / "report" / FIGURES_DIR):
+            click.echo(f"figure: {path}", err=True)
 
 
 @main.command()
-@click.option("--aggregator", "-a", required=True, help="Aggregator plugin or preset.")
+@click.argument("grid_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--backbone", "-b", help="Backbone plugin or preset: adds the backbone phase; features from its output.")
+@click.option("--aggregator", "-a", help="Aggregator plugin or preset.")
 @click.option("--predictor", "-p", help="Predictor plugin or preset.")
-@click.option("--level", type=click.Choice(["frame", "patch"]), default="patch")
-@click.option("--frames", type=int, default=16, show_default=True, help="Tokens along time (T).")
-@click.option("--grid", default="16x16", show_default=True, help="Patch grid HxW (P = H*W).")
-@click.option("--dim", type=int, default=768, show_default=True, help="Backbone width D.")
+@click.option("--set", "kwargs", multiple=True, metavar="KIND.KEY=VALUE",
+              help="A component keyword, value as YAML (e.g. backbone.weights=random).")
+@click.option("--only", multiple=True, metavar="AXIS=PATTERN", help="With GRID_FILE: profile only matching cells.")
+@click.option("--level", type=click.Choice(["frame", "patch"]), default="patch", show_default=True)
+@click.option("--frames", type=int, default=16, show_default=True,
+              help="With -b: video frames per clip; without: feature tokens along time (T).")
+@click.option("--image-size", type=int, default=224, show_default=True, help="With -b: frame side in pixels.")
+@click.option("--grid", default="16x16", show_default=True, help="Without -b: patch grid HxW (P = H*W).")
+@click.option("--dim", type=int, default=768, show_default=True, help="Without -b: feature width D.")
 @click.option("--actions", type=int, default=7, show_default=True, help="Action vocabulary size (MUGEN: 7).")
 @click.option("--delimiter/--no-delimiter", default=True, show_default=True, help="MUGEN's unused delimiter token.")
-@click.option("--seq-len", type=int, default=15, show_default=True, help="Actions per sample.")
-def profile(aggregator, predictor, level, frames, grid, dim, actions, delimiter, seq_len) -> None:
-    """Parameter counts of an aggregator (+ predictor) for a given feature shape, e.g. InvPatch at the VideoMAE
-    layout: ``benchkit profile -a invpatch-paper -p prefix-gpt2-paper --frames 8 --grid 14x14``."""
-    from benchkit.interfaces import FeatureSpec
-    from benchkit.profiling import parameter_table
+@click.option("--seq-len", type=int, default=16, show_default=True,
+              help="Actions per decoded sequence (the InvPatch runtime analysis: 16). Grid: the data's longest.")
+@click.option("--flops/--no-flops", default=True, show_default=True, help="FLOPs per phase.")
+@click.option("--training/--no-training", default=True, show_default=True, help="Count the training phases too.")
+@click.option("--latency/--no-latency", default=True, show_default=True, help="Latency, throughput, memory.")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Also count the predictor's reference decoding loop (no KV cache) when it has one.")
+@click.option("--batch", type=int, default=64, show_default=True, help="Batch size of the throughput run.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda[:n] or auto.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
+@click.option("--min-run-time", type=float, default=1.0, show_default=True, help="Seconds timed per latency row.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random weights and inputs.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
+def profile(grid_file, overrides, backbone, aggregator, predictor, kwargs, only, level, frames, image_size, grid, dim,
+            actions, delimiter, seq_len, flops, training, latency, reference, batch, device, dtype, min_run_time, seed,
+            fmt, output) -> None:
+    """Parameters, FLOPs per phase (MACs beside them), latency and memory of one composition, or of every cell of
+    GRID_FILE; every figure with its unit, convention and input shape (docs/profiling.md). InvPatch at paper scale:
+    ``benchkit profile -a invpatch-paper -p prefix-gpt2-paper --frames 8 --grid 14x14``. Neither FLOPs nor
+    latency: parameters only, on the meta device."""
+    import shlex
+
+    from benchkit.profiling import ProfileOptions, render_markdown
+    from benchkit.profiling.command import parse_grid_size, parse_kwargs, profile_grid, profile_names
+    from benchkit.store import atomic_write_text
     from benchkit.vocabulary import Vocabulary
 
-    try:
-        h, w = (int(v) for v in grid.lower().split("x"))
-    except ValueError:
-        raise BenchkitError(f"--grid {grid!r} is not HxW (e.g. 14x14)") from None
-    spec = FeatureSpec(level=level, dim=dim, frames=frames, grid=(h, w))
-    vocab = Vocabulary(tuple(f"a{i}" for i in range(actions)), delimiter=delimiter)
-    rows = parameter_table(_registry(), aggregator, predictor, spec, vocab, seq_len)
-    click.echo(f"features: level={level} T={frames} grid={h}x{w} D={dim}; vocabulary {vocab.size} tokens")
-    click.echo(f"{'component':<40} {'parameters':>14} {'trainable':>14}")
-    for r in rows:
-        click.echo(f"{r.component:<40} {r.total:>14,} {r.trainable:>14,}")
+    ctx = click.get_current_context()
+    words = ["benchkit", "profile"]
+    for param in ctx.command.params:
+        if param.name == "output" or ctx.get_parameter_source(param.name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params[param.name]
+        if isinstance(param, click.Argument):
+            words += list(value) if isinstance(value, tuple) else [value]
+        elif param.is_flag:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+        else:
+            words += [w for v in (value if param.multiple else (value,)) for w in (param.opts[0], str(v))]
+    command = shlex.join(words)
+    options = ProfileOptions(flops=flops, training=training, latency=latency, memory=latency, reference=reference,
+                             batch=batch, device=device, dtype=dtype, actions=seq_len, min_run_time=min_run_time,
+                             seed=seed)
+    if grid_file:
+        from benchkit.config import parse_selectors
+        from benchkit.plan import plan
+
+        if backbone or aggregator or predictor or kwargs:
+            raise BenchkitError("give either GRID_FILE or components (-b/-a/-p/--set), not both")
+        _, parsed = _load(grid_file, overrides)
+        cells = plan(parsed, _registry(), parse_selectors(only))
+        options = ProfileOptions(**{**vars(options), "actions": None if ctx.get_parameter_source("seq_len") ==
+                                    click.core.ParameterSource.DEFAULT else seq_len})
+        results = profile_grid(_registry(), cells, options, command)
+    else:
+        if overrides or only:
+            raise BenchkitError("OVERRIDES and --only apply to a grid file; name components with -b/-a/-p")
+        vocab = Vocabulary(tuple(f"a{i}" for i in range(actions)), delimiter=delimiter)
+        names = {"backbone": backbone, "aggregator": aggregator, "predictor": predictor}
+        results = [profile_names(
+            _registry(), names, parse_kwargs(kwargs), level=level, frames=frames, image_size=image_size,
+            grid=parse_grid_size(grid), dim=dim, vocabulary=vocab, options=options, command=command,
+        )]
+    if fmt == "json":
+        text = json.dumps(results if grid_file else results[0], indent=2) + "\n"
+    else:
+        text = "\n".join(render_markdown(r) for r in results)
+    if output:
+        atomic_write_text(Path(output), text)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.command()
@@ -192,6 +324,26 @@ def schema() -> None:
     from benchkit.config import Grid
 
     click.echo(json.dumps(Grid.model_json_schema(), indent=2))
+
+
+@main.group()
+def new() -> None:
+    """Create a project from a template."""
+
+
+@new.command(name="plugin")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder to create NAME/ in.")
+def new_plugin(name: str, parent: str) -> None:
+    """Scaffold plugin package NAME (e.g. benchkit-acme): an aggregator, a dataset, a grid using them next to
+    built-in plugins, and a test. See docs/plugins.md."""
+    from benchkit.scaffold import new_plugin as scaffold
+
+    root = scaffold(name, parent)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        click.echo(f"created {path}")
+    click.echo(f"next: pip install -e {root} && benchkit plugins && python -m pytest {root}")
 
 
 @main.group()

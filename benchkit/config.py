@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benchkit.errors import ConfigError
 
 AXES: tuple[str, ...] = ("dataset", "backbone", "level", "aggregator", "predictor")
+SWEEP_AXES: tuple[str, ...] = ("train_fraction", "frames")
 COMPONENT_AXES: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -80,20 +81,96 @@ class TrainConfig(_Frozen):
 
 
 class ProtocolConfig(_Frozen):
-    kind: Literal["group_kfold"] = "group_kfold"
-    folds: int = Field(5, ge=2)
+    """How samples are split into (train, test) pairs; every cell of a grid uses the same splits.
+
+    ``group_kfold``: ``folds`` folds, no group in two folds (the papers' 5-fold CV). ``repeated_split``: ``repeats``
+    random group-level train/test splits with ``test_fraction`` of the samples in test (the papers' sensitivity
+    analyses: 3 x 80/20). ``train_fraction_of`` says what a ``sweep.train_fraction`` value is a fraction of.
+    """
+
+    kind: Literal["group_kfold", "repeated_split", "fixed_split"] = "group_kfold"
+    folds: int = Field(5, ge=2, description="group_kfold: number of folds")
+    repeats: int = Field(3, ge=1, description="repeated_split: number of random splits")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="repeated_split: share of samples in test")
     seed: int = 0
     group_key: str | None = Field(None, description="dataset grouping key; None = the dataset's default")
+    train_label: str = Field("train", description="fixed_split: the split key's value of training samples")
+    test_label: str = Field("test", description="fixed_split: the split key's value of test samples (Ego4D: val)")
+    train_fraction_of: Literal["train", "dataset"] = Field(
+        "train", description="sweep.train_fraction is a fraction of the training part ('train') or of all samples "
+        "('dataset', the InvPatch paper's wording: 80% of the data = the whole training part of an 80/20 split)"
+    )
+
+    @property
+    def splits(self) -> int:
+        """Number of (train, test) pairs: the folds, or the repeats."""
+        return {"group_kfold": self.folds, "repeated_split": self.repeats, "fixed_split": 1}[self.kind]
+
+    @property
+    def unit(self) -> str:
+        return "folds" if self.kind == "group_kfold" else "splits" if self.kind == "repeated_split" else "split"
+
+
+class DecodeConfig(_Frozen):
+    """How test predictions are decoded beyond the predictor's greedy ``predict`` (spec vedit.md §3)."""
+
+    candidates: int = Field(
+        1, ge=1, description="K sequences per sample from predictor.candidates(prefix, K); metrics registered with "
+        "candidates=True (ED@Z) score the best of them (Ego4D LTA: 5)"
+    )
+    viterbi: bool = Field(
+        False, description="decode with Viterbi over the training transition matrix (procedure planning, SCHEMA "
+        "protocol); needs a predictor with logits() and a dataset with step_sequences()"
+    )
+
+
+class SweepConfig(_Frozen):
+    """Sensitivity sweeps (InvPatch Figs. 4-5): every value is a point, and every point is a cell of its own."""
+
+    train_fraction: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=list, description="subsample the training part of every split (test part fixed)"
+    )
+    frames: list[Annotated[int, Field(ge=2)]] = Field(
+        default_factory=list, description="frames per window, passed to the dataset as its `frames` keyword"
+    )
+
+    def axes(self) -> list[str]:
+        return [name for name in SWEEP_AXES if getattr(self, name)]
+
+
+LabelName = Literal["dataset", "backbone", "level", "aggregator", "predictor", "train_fraction", "frames"]
+ProfileColumn = Literal[
+    "params_M", "trainable_params_M", "frozen_params_M", "gflops", "gmacs", "gflops_with_backbone",
+    "backbone_gflops", "train_gflops", "latency_ms", "latency_iqr_ms", "throughput", "peak_mem_mb",
+]
 
 
 class ReportConfig(_Frozen):
+    """How leaderboards and figures are laid out (docs/reports.md)."""
+
     decimals: int = Field(2, ge=0, le=6)
-    columns: list[Literal["dataset", "backbone", "level", "aggregator", "predictor"]] | None = Field(
-        None, description="identifying columns; default: level, aggregator, backbone plus any axis that varies"
+    columns: list[LabelName | ProfileColumn] | None = Field(
+        None, description="identifying columns; default: the row keys, the group column and any axis that varies"
+    )
+    group_by: LabelName | Literal["none"] | None = Field(
+        "backbone", description="group column (best per group in bold, overall best bold and underlined)"
+    )
+    rows: list[LabelName] = Field(["level", "aggregator"], description="row keys within a group")
+    profile_columns: list[ProfileColumn] = Field(
+        default_factory=list, description="extra columns from each cell's profile.json (grid `profile:`)"
+    )
+    figures: list[Literal["sensitivity", "confusion", "cost"]] = ["sensitivity", "confusion", "cost"]
+    figure_metric: str | None = Field(None, description="metric of the figures; default: the grid's first")
+    confusion: Literal["best", "all"] | list[str] = Field(
+        "best", description="confusion matrices of the best complete cell per dataset, of all, or of selectors"
+    )
+    compare: list[tuple[str, str]] = Field(
+        default_factory=list, description="pairs of cell selectors for paired t-tests over the same folds"
     )
 
 
 AxisName = Literal["dataset", "backbone", "level", "aggregator", "predictor"]
+SweepName = Literal["train_fraction", "frames"]
 LevelName = Literal["frame", "patch"]
 
 
@@ -115,10 +192,26 @@ class Grid(_Frozen):
     metrics: list[Component] = Field(min_length=1)
     protocol: ProtocolConfig = ProtocolConfig()
     train: TrainConfig = TrainConfig()
-    baselines: list[Literal["random", "majority"]] = ["random", "majority"]
+    baselines: list[Literal["random", "random-paper", "majority"]] = Field(
+        ["random", "majority"], description="random-paper: one token more than the references, as the paper's "
+        "random baseline (16 tokens against 15 transitions, 13.40%); see docs/metrics.md"
+    )
     zip: list[list[AxisName]] = Field(default_factory=list, description="axes whose lists advance together")
-    exclude: list[dict[AxisName, str]] = Field(default_factory=list, description="combinations to drop (wildcards)")
+    exclude: list[dict[AxisName | SweepName, str | float]] = Field(
+        default_factory=list, description="combinations to drop (wildcards)"
+    )
+    sweep: SweepConfig = SweepConfig()
+    decode: DecodeConfig = DecodeConfig()
+    profile: bool | dict[str, Any] | None = Field(
+        None, description="profile each cell once (parameters, FLOPs, latency, memory): true or options; "
+        "docs/profiling.md"
+    )
     report: ReportConfig = ReportConfig()
+    executor: Component = Field(
+        Component(name="local"), description="where cells run: local (in-process), process, ray; see docs/scaling.md"
+    )
+    retries: int = Field(0, ge=0, description="extra attempts for a fold that raises before it is recorded as failed")
+    fail_fast: bool = Field(False, description="stop the grid at the first failed fold")
     cache_dir: str | None = Field(None, description="feature cache folder; default $BENCHKIT_CACHE_DIR or ~/.cache")
     seed: int = 0
 
@@ -145,14 +238,20 @@ class Cell:
     level: str
     aggregator: Component
     predictor: Component
-    id: str = ""
+    train_fraction: float | None = None
+    frames: int | None = None
 
     def axis_value(self, axis: str) -> str:
         value = getattr(self, axis)
-        return value if isinstance(value, str) else value.display
+        if value is None or isinstance(value, str):
+            return "" if value is None else value
+        return value.display if isinstance(value, Component) else f"{value:g}"
 
-    def labels(self) -> dict[str, str]:
-        return {a: self.axis_value(a) for a in AXES}
+    def labels(self) -> dict[str, Any]:
+        """Display values of the axes, plus the sweep values (numbers) of a sweep point."""
+        labels: dict[str, Any] = {a: self.axis_value(a) for a in AXES}
+        labels.update({s: getattr(self, s) for s in self.grid.sweep.axes()})
+        return labels
 
 
 # -- parsing ------------------------------------------------------------------------------------------------------
@@ -249,8 +348,11 @@ def load_grid(path: str | Path, overrides: Sequence[str] = ()) -> Grid:
 # -- expansion ----------------------------------------------------------------------------------------------------
 
 
-def _matches(cell: Cell, selector: dict[str, str]) -> bool:
-    return all(fnmatch.fnmatchcase(cell.axis_value(axis), str(pattern)) for axis, pattern in selector.items())
+def _matches(cell: Cell, selector: dict[str, Any]) -> bool:
+    def text(pattern: Any) -> str:  # numbers as the labels show them: 1.0 -> "1"
+        return f"{pattern:g}" if isinstance(pattern, int | float) and not isinstance(pattern, bool) else str(pattern)
+
+    return all(fnmatch.fnmatchcase(cell.axis_value(axis), text(pattern)) for axis, pattern in selector.items())
 
 
 def parse_selectors(items: Iterable[str]) -> list[dict[str, str]]:
@@ -260,8 +362,10 @@ def parse_selectors(items: Iterable[str]) -> list[dict[str, str]]:
         sel = {}
         for part in item.split(","):
             axis, sep, pattern = part.partition("=")
-            if not sep or axis.strip() not in AXES:
-                raise ConfigError(f"--only {item!r}: expected AXIS=PATTERN with AXIS one of {', '.join(AXES)}")
+            if not sep or axis.strip() not in (*AXES, *SWEEP_AXES):
+                raise ConfigError(
+                    f"--only {item!r}: expected AXIS=PATTERN with AXIS one of {', '.join((*AXES, *SWEEP_AXES))}"
+                )
             sel[axis.strip()] = pattern.strip()
         selectors.append(sel)
     return selectors
@@ -282,11 +386,13 @@ def expand(grid: Grid, only: Sequence[dict[str, str]] = ()) -> list[Cell]:
     groups += [[a] for a in AXES if a not in zipped]
 
     choices = [list(zip(*(grid.axis(a) for a in group), strict=True)) for group in groups]
+    sweeps = [[(name, v) for v in getattr(grid.sweep, name)] for name in grid.sweep.axes()]
     cells = []
-    for combo in itertools.product(*choices):
+    for combo in itertools.product(*choices, *sweeps):
         values: dict[str, Any] = {}
-        for group, picked in zip(groups, combo, strict=True):
+        for group, picked in zip(groups, combo[: len(groups)], strict=True):
             values.update(zip(group, picked, strict=True))
+        values.update(dict(combo[len(groups) :]))
         cell = Cell(grid=grid, **values)
         if any(_matches(cell, sel) for sel in grid.exclude):
             continue

@@ -2,7 +2,9 @@
 
 An entry is keyed by the dataset's fingerprint and the backbone's (plugin, version, keyword arguments, weights and
 preprocessing fingerprint). It holds ``frame.npy`` ``(N, T, D)`` and ``patch.npy`` ``(N, T, P, D)`` in float16,
-read memory-mapped, and ``meta.json`` (shapes, patch grid, SHA-256 of each file). It is built in a temporary
+read memory-mapped, and ``meta.json`` (shapes, patch grid, SHA-256 of each file). Inputs are a dataset's
+``video(i)``: uint8 frames, or for a feature dataset (``kind = "features"``) float clip embeddings ``(C, k, E)``,
+passed to the backbone as float32 (the ``precomputed`` backbone encodes them). It is built in a temporary
 folder and renamed into place, so a killed extraction leaves no entry; a truncated or corrupted entry is detected
 on load, reported and rebuilt, never used.
 """
@@ -58,6 +60,14 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _batch(dataset: Dataset, idx: range) -> torch.Tensor:
+    """The backbone's input: uint8 frames as they are, float inputs (clip embeddings) as float32."""
+    batch = np.stack([dataset.video(i) for i in idx])
+    if np.issubdtype(batch.dtype, np.floating):
+        batch = batch.astype(np.float32, copy=False)
+    return torch.from_numpy(batch)
 
 
 class FeatureCache:
@@ -130,7 +140,7 @@ class FeatureCache:
             with torch.inference_mode():
                 for lo in range(0, n, batch_size):
                     idx = range(lo, min(n, lo + batch_size))
-                    videos = torch.from_numpy(np.stack([dataset.video(i) for i in idx]))
+                    videos = _batch(dataset, idx)
                     out = backbone.encode(videos)
                     self.backbone_calls += 1
                     if not arrays:

@@ -5,13 +5,14 @@
 - aggregator factory ``(spec: FeatureSpec, **kwargs) -> nn.Module`` mapping tokens to ``(B, K, out_dim)``
 - predictor factory ``(spec: PredictorSpec, **kwargs) -> Predictor``
 - metric function ``(predictions, references, **kwargs) -> float``
+- executor factory ``(**kwargs) -> Executor`` running folds in-process, in worker processes or on a cluster
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -63,7 +64,13 @@ class PredictorSpec:
 
 @runtime_checkable
 class Dataset(Protocol):
-    """Windows of video with their action sequences and a grouping key for cross-validation."""
+    """Windows of video with their action sequences and a grouping key for cross-validation.
+
+    A *feature dataset* sets ``kind = "features"``: its ``video(i)`` is not frames but precomputed clip embeddings,
+    float32 ``(C, k, E)`` (C observed clips of k tokens of width E, the same shape for every sample), which the
+    ``precomputed`` backbone passes through as ``Features(frame = mean over k, patch = the k tokens, grid = (1, k))``
+    (the procedural datasets, docs/procedural.md). Datasets without ``kind`` deliver frames.
+    """
 
     vocabulary: Vocabulary
 
@@ -74,11 +81,13 @@ class Dataset(Protocol):
         ...
 
     def video(self, index: int) -> np.ndarray:
-        """Frames ``(T, H, W, 3)`` uint8."""
+        """Frames ``(T, H, W, 3)`` uint8; for a feature dataset, clip embeddings ``(C, k, E)`` float32."""
         ...
 
     def targets(self, index: int) -> list[int]:
-        """Action indices (0-based, into ``vocabulary.actions``)."""
+        """Action indices (0-based, into ``vocabulary.actions``); a procedural task's n classes (docs/procedural.md:
+        1 for step forecasting and task classification, T for planning, Z interleaved (verb, noun) pairs for
+        long-term anticipation)."""
         ...
 
     def groups(self, key: str | None = None) -> Sequence[str]:
@@ -109,4 +118,22 @@ class Predictor(Protocol):
 
     def predict(self, prefix: torch.Tensor) -> list[list[int]]:
         """Greedy token ids per sample, up to and including EOS when produced."""
+        ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs units of work (a grid's folds) and yields their results as they complete, in any order.
+
+    ``in_process`` executors receive the driver's own fold runner (no pickling; in-process plugins and registries
+    work); the others receive a picklable callable that rebuilds the runner in the worker
+    (``benchkit.folds.RemoteFolds``). ``work`` never raises for a failing unit: failures come back as results.
+    """
+
+    in_process: bool
+
+    def map_unordered(self, work: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Any]: ...
+
+    def close(self, cancel: bool = False) -> None:
+        """Release workers; ``cancel`` drops queued work (Ctrl-C, ``fail_fast``)."""
         ...

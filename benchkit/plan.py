@@ -6,6 +6,7 @@ user mistakes, with the same one-line messages.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,31 @@ def resolve_metrics(registry: Registry, grid: Grid) -> dict[str, Resolved]:
 def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = None) -> list[PlannedCell]:
     """Expand the grid and resolve every cell; raises a one-line ``BenchkitError`` on the first problem."""
     resolve_metrics(registry, grid)
+    registry.resolve("executor", grid.executor.name, grid.executor.kwargs)
+    if grid.profile:
+        from benchkit.profiling.options import ProfileOptions
+
+        ProfileOptions.from_config(grid.profile)
     planned, cache = [], {}
     for cell in expand(grid, only or ()):
         parts = {}
         for kind in ("dataset", "backbone", "aggregator", "predictor"):
             component = getattr(cell, kind)
-            key = (kind, component.model_dump_json())
+            kwargs = dict(component.kwargs)
+            if kind == "dataset" and cell.frames is not None:  # the frame-count sweep sets the window length
+                kwargs["frames"] = cell.frames
+            key = (kind, component.name, json.dumps(kwargs, sort_keys=True, default=str))
             if key not in cache:
-                cache[key] = registry.resolve(kind, component.name, component.kwargs)
+                cache[key] = registry.resolve(kind, component.name, kwargs)
                 if kind == "dataset":
                     check_paths(cache[key])
             parts[kind] = cache[key]
+        for method, wanted in (("logits", grid.decode.viterbi), ("candidates", grid.decode.candidates > 1)):
+            if wanted and not hasattr(parts["predictor"].entry.factory, method):
+                raise PluginError(
+                    f"predictor {cell.predictor.display!r} has no {method}(), which decode needs; use a slot "
+                    f"predictor (vedit, transformer-encoder, ...) or change decode"
+                )
         levels = parts["aggregator"].entry.meta.get("levels", ())
         if cell.level not in levels:
             raise PluginError(
@@ -76,7 +91,9 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
             "level": cell.level,
             **{kind: describe(r) for kind, r in parts.items()},
             "protocol": grid.protocol.model_dump(),
+            **({"train_fraction": cell.train_fraction} if cell.train_fraction is not None else {}),
             "train": grid.train.model_dump(),
+            "decode": grid.decode.model_dump(),
             "seed": grid.seed,
         }
         planned.append(PlannedCell(cell=cell, config=config, id=stable_hash(config), **parts))

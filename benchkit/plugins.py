@@ -29,10 +29,14 @@ import yaml
 from benchkit import hookspecs
 from benchkit.errors import PluginError
 
-KINDS: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor", "metric")
+KINDS: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor", "metric", "executor")
 # Positional context the core passes before the user's keyword arguments (checked against signatures).
-CONTEXT_PARAMS: dict[str, int] = {"dataset": 0, "backbone": 0, "aggregator": 1, "predictor": 1, "metric": 2}
+CONTEXT_PARAMS: dict[str, int] = {
+    "dataset": 0, "backbone": 0, "aggregator": 1, "predictor": 1, "metric": 2, "executor": 0,
+}
 REGISTRY_FILE = Path(__file__).resolve().parent.parent / "registry.yaml"
+OVERRIDE_HINT = "; a preset takes a registered name only with override: true (YAML) or override=True (Python)"
+PRESET_KEYS = ("plugin", "kwargs", "description", "override")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ class Preset:
     plugin: str
     kwargs: dict[str, Any]
     description: str
-    origin: str
+    origin: str  # "dist (entry point)" of the plugin that registered it, or the path of its registry file
+    override: bool = False  # may take a name a plugin or another preset already has
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,12 @@ class Registry:
         if kind not in KINDS:
             raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
         source = self._source or Source("<direct>", "<direct>", "0")
+        claimant, preset = f"{source.dist} ({source.plugin})", self.presets[kind].get(name)
         if name in self.entries[kind]:
             other = self.entries[kind][name].source
-            raise PluginError(
-                f"{kind} {name!r} is registered by both {other.dist} ({other.plugin}) "
-                f"and {source.dist} ({source.plugin})"
-            )
+            self._clash(kind, name, f"{other.dist} ({other.plugin})", claimant)
+        if preset and not preset.override:
+            self._clash(kind, name, f"the preset from {preset.origin}", claimant, OVERRIDE_HINT)
         self.entries[kind][name] = Entry(kind, name, factory, source, dict(meta))
         self._added.append(("entry", kind, name))
 
@@ -127,20 +132,40 @@ class Registry:
     def predictor(self, name: str, factory: Callable[..., Any], **meta: Any) -> None:
         self.add("predictor", name, factory, **meta)
 
+    def executor(self, name: str, factory: Callable[..., Any], **meta: Any) -> None:
+        """``factory(**kwargs)`` returns an ``Executor`` (``benchkit.interfaces``): where a grid's folds run."""
+        self.add("executor", name, factory, **meta)
+
     def metric(self, name: str, function: Callable[..., float], *, higher_is_better: bool = True, **meta: Any) -> None:
         self.add("metric", name, function, higher_is_better=higher_is_better, **meta)
 
-    def preset(self, kind: str, name: str, plugin: str, description: str = "", **kwargs: Any) -> None:
-        origin = self._source.plugin if self._source else "<direct>"
-        self._add_preset(Preset(kind, name, plugin, kwargs, description, origin))
+    def preset(
+        self, kind: str, name: str, plugin: str, description: str = "", *, override: bool = False, **kwargs: Any
+    ) -> None:
+        """``name`` = ``plugin`` with ``kwargs``; ``override=True`` lets it take a name that is already registered."""
+        origin = f"{self._source.dist} ({self._source.plugin})" if self._source else "<direct>"
+        self._add_preset(Preset(kind, name, plugin, kwargs, description, origin, override))
 
     def _add_preset(self, preset: Preset) -> None:
-        if preset.kind not in KINDS:
-            raise PluginError(f"preset {preset.name!r}: unknown kind {preset.kind!r} ({preset.origin})")
-        if preset.name in self.entries[preset.kind] or preset.name in self.presets[preset.kind]:
-            raise PluginError(f"{preset.kind} preset {preset.name!r} ({preset.origin}) clashes with an existing name")
-        self.presets[preset.kind][preset.name] = preset
+        kind, name = preset.kind, preset.name
+        if kind not in KINDS:
+            raise PluginError(f"preset {name!r}: unknown kind {kind!r} ({preset.origin})")
+        claimant, other = f"the preset from {preset.origin}", self.presets[kind].get(name)
+        if other and other.override and preset.override:
+            self._clash(kind, name, f"the preset from {other.origin}", claimant, "; both override it: remove one")
+        if other and not preset.override:
+            self._clash(kind, name, f"the preset from {other.origin}", claimant, OVERRIDE_HINT)
+        if name in self.entries[kind] and not preset.override:
+            source = self.entries[kind][name].source
+            self._clash(kind, name, f"{source.dist} ({source.plugin})", claimant, OVERRIDE_HINT)
+        self.presets[kind][name] = preset
         self._added.append(("preset", preset.kind, preset.name))
+
+    @staticmethod
+    def _clash(kind: str, name: str, holder: str, claimant: str, hint: str = "") -> None:
+        """One name, one owner. Only a preset marked ``override`` takes a registered name (it shadows the plugin, or
+        replaces the preset, of that name), and only one preset may; a plugin may come after such a preset."""
+        raise PluginError(f"{kind} {name!r} is registered by both {holder} and {claimant}{hint}")
 
     @contextmanager
     def registering(self, source: Source) -> Iterator[None]:
@@ -157,7 +182,7 @@ class Registry:
 
     # -- lookup ---------------------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
-        return sorted([*self.entries[kind], *self.presets[kind]])
+        return sorted({*self.entries[kind], *self.presets[kind]})
 
     def list(self, kind: str | None = None, pattern: str = "*") -> list[tuple[str, str, str]]:
         """``(kind, name, what)`` rows matching a wildcard pattern, plugins and presets alike."""
@@ -165,7 +190,7 @@ class Registry:
         for k in [kind] if kind else KINDS:
             for name in self.names(k):
                 if fnmatch.fnmatchcase(name, pattern):
-                    if name in self.entries[k]:
+                    if name not in self.presets[k]:  # an overriding preset shadows the plugin of its name
                         e = self.entries[k][name]
                         rows.append((k, name, f"{e.description} [{e.source.dist}]".strip()))
                     else:
@@ -182,11 +207,25 @@ class Registry:
             preset, name, kwargs = p.name, p.plugin, {**p.kwargs, **kwargs}
             if name not in self.entries[kind]:
                 raise PluginError(f"{kind} preset {preset!r} names unknown plugin {name!r} ({p.origin})")
+        elif name not in self.entries[kind]:
+            name, kwargs = self._split_argument(kind, name, kwargs)
         if name not in self.entries[kind]:
             raise PluginError(self._unknown(kind, name))
         entry = self.entries[kind][name]
         check_kwargs(entry, kwargs)
         return Resolved(entry, kwargs, preset)
+
+    def _split_argument(self, kind: str, name: str, kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``prefix:argument`` (``timm:vit_small_patch16_224``, ``hf:/models/x``) → the plugin registered as
+        ``prefix`` with its ``name_argument`` keyword (registration meta) set to ``argument``; else unchanged."""
+        prefix, sep, argument = name.partition(":")
+        entry = self.entries[kind].get(prefix) if sep and argument else None
+        key = entry.meta.get("name_argument") if entry else None
+        if key is None:
+            return name, kwargs
+        if key in kwargs:
+            raise PluginError(f"{kind} {name!r}: {key!r} is given both in the name and as a keyword")
+        return prefix, {**kwargs, key: argument}
 
     def _unknown(self, kind: str, name: str) -> str:
         msg = f"unknown {kind} {name!r}"
@@ -260,16 +299,23 @@ def _load_registry_file(registry: Registry, path: Path) -> None:
         return
     for kind, presets in data.items():
         for name, spec in (presets or {}).items():
-            spec = dict(spec or {})
             try:
-                registry._add_preset(
-                    Preset(
-                        kind, name, spec.pop("plugin"), dict(spec.pop("kwargs", {}) or {}),
-                        spec.pop("description", ""), path.name,
-                    )
-                )
-            except (KeyError, PluginError) as e:
+                registry._add_preset(_yaml_preset(kind, name, spec, path))
+            except PluginError as e:
                 registry.failures.append(Failure(f"{path.name}:{kind}.{name}", "registry.yaml", str(e)))
+
+
+def _yaml_preset(kind: str, name: str, spec: Any, path: Path) -> Preset:
+    """``{plugin, kwargs, description, override}`` from a registry file, checked."""
+    spec = spec if isinstance(spec, dict) else {}
+    kwargs, override = spec.get("kwargs") or {}, spec.get("override", False)
+    malformed = set(spec) - set(PRESET_KEYS) or "plugin" not in spec or not isinstance(kwargs, dict)
+    if malformed or not isinstance(override, bool):
+        raise PluginError(
+            f"{kind} preset {name!r}: needs plugin, may have kwargs (a mapping), description, override (true or"
+            f" false); got {', '.join(map(str, spec)) or 'nothing'}"
+        )
+    return Preset(kind, name, spec["plugin"], dict(kwargs), spec.get("description", ""), str(path), override)
 
 
 def load_plugins(extra: Iterable[ModuleType] = (), registry_files: Iterable[Path] | None = None) -> Registry:
@@ -299,7 +345,8 @@ def load_plugins(extra: Iterable[ModuleType] = (), registry_files: Iterable[Path
             registry.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
             continue
         register = getattr(module, "benchkit_register", None)
-        if register is None:
+        if register is None:  # a hook-only plugin (a logger, CLI commands): loaded, nothing to register
+            registry.plugins.append(source)
             continue
         try:
             with registry.registering(source):

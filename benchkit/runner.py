@@ -1,7 +1,14 @@
-"""Cells x folds: extract (or load cached) features, fit, predict, score, store; resume what is stored."""
+"""The driver of a grid: plan, resume what is stored, hand the missing folds to an executor, store every result.
+
+Workers (``benchkit.folds``) extract or load features, fit, predict and score; only this module writes the run
+directory, so a fold is stored exactly once whatever executor ran it. A fold that raises is recorded as
+``fold-<k>.error.json`` (error, traceback) and the grid goes on; a ``BenchkitError`` (bad input) stops the run
+with its one line. Stored folds are never lost: every file is written atomically, and a rerun resumes.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import subprocess
@@ -13,24 +20,22 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from tqdm.auto import tqdm
 
 import benchkit
-from benchkit.baselines import BASELINE_LABELS, baseline_predictions
-from benchkit.config import Grid, stable_hash
-from benchkit.errors import DataError
-from benchkit.features import CachedFeatures, FeatureCache
-from benchkit.interfaces import Dataset, FeatureSpec, PredictorSpec
+from benchkit.baselines import BASELINE_LABELS, BASELINES, baseline_predictions
+from benchkit.config import Grid
+from benchkit.errors import StoreError
+from benchkit.folds import Datasets, FoldRunner, FoldTask, RemoteFolds, fold_seed, raise_user_error, score
+from benchkit.interfaces import Executor, FeatureSpec
 from benchkit.plan import PlannedCell, plan, resolve_metrics
 from benchkit.plugins import Registry, Resolved
 from benchkit.report.leaderboard import write_leaderboard
-from benchkit.splits import group_kfold
 from benchkit.stats import summarize
-from benchkit.store import RunStore, atomic_write_json, atomic_write_text
-from benchkit.training import Batches, CellModel, fit, predict, resolve_device, seed_everything
+from benchkit.store import RunStore, atomic_write_json, atomic_write_text, read_json
+from benchkit.training import resolve_device
 
 log = logging.getLogger("benchkit")
 PACKAGES = ("benchkit", "torch", "transformers", "numpy", "pydantic", "pluggy", "scipy")
@@ -78,33 +83,14 @@ class RunSummary:
     seconds: float
     leaderboard: str
     backbone_calls: int
+    failed: list[dict[str, Any]] = field(default_factory=list)  # one per failed fold: cell, fold, labels, error
     messages: list[str] = field(default_factory=list)
 
 
-class _DataContext:
-    """Datasets, their splits and encoded targets, built once per dataset configuration and shared by cells."""
-
-    def __init__(self, registry: Registry, grid: Grid) -> None:
-        self.registry, self.grid = registry, grid
-        self._datasets: dict[str, tuple[Dataset, list, np.ndarray, list[list[int]]]] = {}
-
-    def get(self, key: str, resolved: Resolved) -> tuple[Dataset, list, np.ndarray, list[list[int]]]:
-        if key not in self._datasets:
-            dataset = self.registry.build("dataset", resolved)
-            n = len(dataset)
-            if n == 0:
-                raise DataError(f"dataset {resolved.entry.name!r} has no samples")
-            refs = [list(dataset.targets(i)) for i in range(n)]
-            max_len = max(len(r) for r in refs) + 2
-            tokens = np.array([dataset.vocabulary.encode(r, max_len) for r in refs], dtype=np.int64)
-            p = self.grid.protocol
-            folds = group_kfold(dataset.groups(p.group_key), p.folds, p.seed)
-            self._datasets[key] = (dataset, folds, tokens, refs)
-        return self._datasets[key]
-
-
-def _score(metrics: dict[str, Resolved], predictions: list[list[int]], references: list[list[int]]) -> dict:
-    return {name: float(r.entry.factory(predictions, references, **r.kwargs)) for name, r in metrics.items()}
+def build_executor(registry: Registry, grid: Grid, name: str | None = None) -> Executor:
+    """The grid's executor (``executor:`` in the YAML), or the one named on the command line."""
+    component = grid.executor if name is None else type(grid.executor)(name=name)
+    return registry.build("executor", registry.resolve("executor", component.name, component.kwargs))
 
 
 def run_grid(
@@ -116,56 +102,78 @@ def run_grid(
     raw_grid: dict[str, Any] | None = None,
     say: Callable[[str], None] = print,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> RunSummary:
     start = time.perf_counter()
     cells = plan(grid, registry, only)
     metrics = resolve_metrics(registry, grid)
+    executor = executor or build_executor(registry, grid)
     device = resolve_device(grid.train.device)
     store = RunStore(run_dir)
-    cache = FeatureCache(grid.cache_dir)
-    data = _DataContext(registry, grid)
-    folds_n = grid.protocol.folds
+    datasets = Datasets(registry, grid)
+    n_splits = grid.protocol.splits
+    raw_grid = raw_grid or grid.model_dump(mode="json")
+    by_id = {pc.id: pc for pc in cells}
 
     with store:
-        atomic_write_text(store.root / "grid.yaml", yaml.safe_dump(raw_grid or grid.model_dump(), sort_keys=False))
+        atomic_write_text(store.root / "grid.yaml", yaml.safe_dump(raw_grid, sort_keys=False))
         atomic_write_json(store.root / "environment.json", environment(device))
-        atomic_write_json(store.root / "plan.json", _plan_record(grid, cells, metrics))
+        atomic_write_json(store.root / "plan.json", _plan_record(grid, cells, metrics, datasets))
         for pc in cells:
             cell_record = {"id": pc.id, **pc.config, "labels": pc.cell.labels()}
             atomic_write_json(store.cell_dir(pc.id) / "cell.json", cell_record)
 
-        stored = {(pc.id, k): store.load_fold(store.cell_dir(pc.id), k) for pc in cells for k in range(folds_n)}
-        pending = [(pc, k) for pc in cells for k in range(folds_n) if stored[(pc.id, k)] is None]
+        stored = {(pc.id, k): store.load_fold(store.cell_dir(pc.id), k) for pc in cells for k in range(n_splits)}
+        pending = [FoldTask(pc.id, k) for pc in cells for k in range(n_splits) if stored[(pc.id, k)] is None]
         n_stored = len(stored) - len(pending)
         say(
-            f"{grid.name}: {len(cells)} cells x {folds_n} folds = {len(stored)} folds"
+            f"{grid.name}: {len(cells)} cells x {n_splits} {grid.protocol.unit} = {len(stored)} folds"
             f" ({n_stored} stored, {len(pending)} to run) -> {store.root}"
         )
         if n_stored:
             say(f"resuming: skipping {n_stored} stored folds")
-        _rescore(store, cells, metrics, stored, folds_n)
-        _run_baselines(store, grid, cells, data, metrics)
+        _rescore(store, cells, metrics, stored, n_splits, datasets)
+        _run_baselines(store, grid, cells, datasets, metrics)
 
+        runner = FoldRunner(grid, registry, cells=cells, progress=progress, datasets=datasets)
+        work = runner if executor.in_process else RemoteFolds(raw_grid, only)
+        left = {pc.id: sum(1 for t in pending if t.cell_id == pc.id) for pc in cells}
+        failed: list[dict[str, Any]] = []
         bar = tqdm(total=len(pending), unit="fold", disable=not progress, dynamic_ncols=True, file=sys.stderr)
-        features: dict[tuple[str, str], CachedFeatures] = {}
-        for ci, pc in enumerate(cells):
-            todo = [k for p, k in pending if p.id == pc.id]
-            if not todo:
-                continue
-            dataset, folds, tokens, refs = data.get(pc.dataset_key, pc.dataset)
-            fkey = (pc.dataset_key, stable_hash(pc.config["backbone"]))
-            if fkey not in features:
-                features[fkey] = _features(cache, registry, pc, dataset, progress)
-            feats = features[fkey].level(pc.cell.level)
-            for k in todo:
-                bar.set_description(f"cell {ci + 1}/{len(cells)} {_short(pc)} fold {k + 1}/{folds_n}")
-                record, preds = _run_fold(registry, grid, pc, k, folds[k], feats, features[fkey], tokens, refs,
-                                          dataset, metrics, device)
-                store.save_fold(store.cell_dir(pc.id), k, record, preds)
+        try:
+            for result in executor.map_unordered(work, pending):
+                for message in result.messages:
+                    log.warning(message)
+                if result.user_error:
+                    raise_user_error(result)
+                pc = by_id[result.cell_id]
+                folder = store.cell_dir(pc.id)
+                if result.ok:
+                    store.save_fold(folder, result.fold, result.record, result.predictions)
+                    store.clear_error(folder, result.fold)
+                else:
+                    store.save_error(folder, result.fold, {"cell": pc.id, "fold": result.fold, **result.error})
+                    failed.append({"cell": pc.id, "fold": result.fold, "labels": pc.cell.labels(), **result.error})
+                    say(f"FAILED {_short(pc)} fold {result.fold + 1}/{n_splits}: {result.error['type']}: "
+                        f"{result.error['message']} ({store.error_path(folder, result.fold)})")
+                bar.set_description(f"{_short(pc)} fold {result.fold + 1}/{n_splits}")
                 bar.update(1)
-            registry.cell_finished(cell={"id": pc.id, **pc.config}, summary=_cell_summary(store, pc, folds_n),
-                                   run_dir=str(store.root))
-        bar.close()
+                left[pc.id] -= 1
+                if left[pc.id] == 0:
+                    registry.cell_finished(cell={"id": pc.id, **pc.config}, summary=_cell_summary(store, pc, n_splits),
+                                           run_dir=str(store.root))
+                if failed and grid.fail_fast:
+                    say("fail_fast: stopping at the first failed fold")
+                    executor.close(cancel=True)
+                    break
+        except BaseException:
+            executor.close(cancel=True)
+            raise
+        finally:
+            bar.close()
+        executor.close()
+        if grid.profile:
+            _profile_cells(store, grid, cells, runner, registry, say)
         leaderboard = write_leaderboard(store)
     return RunSummary(
         run_dir=store.root,
@@ -175,133 +183,125 @@ def run_grid(
         folds_run=len(pending),
         seconds=time.perf_counter() - start,
         leaderboard=leaderboard,
-        backbone_calls=cache.backbone_calls,
+        backbone_calls=runner.cache.backbone_calls,
+        failed=failed,
     )
 
 
 def _short(pc: PlannedCell) -> str:
-    return f"{pc.cell.level}/{pc.cell.aggregator.display}"
+    sweep = "".join(f" {k}={v:g}" for k, v in pc.cell.labels().items() if k in pc.cell.grid.sweep.axes())
+    return f"{pc.cell.level}/{pc.cell.aggregator.display}{sweep}"
 
 
-def _plan_record(grid: Grid, cells: list[PlannedCell], metrics: dict[str, Resolved]) -> dict[str, Any]:
+def _plan_record(grid: Grid, cells: list[PlannedCell], metrics: dict[str, Resolved], datasets: Datasets) -> dict:
     return {
         "grid": grid.name,
         "description": grid.description,
-        "folds": grid.protocol.folds,
+        "folds": grid.protocol.splits,
         "protocol": grid.protocol.model_dump(),
+        "sweep": grid.sweep.axes(),
         "report": grid.report.model_dump(),
         "metrics": [
-            {"name": n, "higher_is_better": bool(r.entry.meta.get("higher_is_better", True)),
-             "unit": r.entry.meta.get("unit", "")}
+            {"name": n, "plugin": r.entry.name, "kwargs": r.kwargs,
+             "higher_is_better": bool(r.entry.meta.get("higher_is_better", True)),
+             "unit": r.entry.meta.get("unit", ""),
+             **{k: v for k, v in r.entry.meta.items() if k not in ("higher_is_better", "unit", "description")}}
             for n, r in metrics.items()
         ],
         "cells": [{"id": pc.id, "labels": pc.cell.labels(), "dataset_key": pc.dataset_key} for pc in cells],
+        "datasets": {
+            key: {"label": pc.cell.dataset.display,
+                  "actions": list(datasets.get(key, pc.dataset).dataset.vocabulary.actions)}
+            for key, pc in _first_cell_per_dataset(cells).items()
+        },
         "baselines": [
-            {"name": b, "label": BASELINE_LABELS[b], "dataset_key": key, "labels": labels}
+            {"name": b, "label": BASELINE_LABELS[b], "dataset_key": key, "labels": {"dataset": pc.cell.dataset.display}}
             for b in grid.baselines
-            for key, labels in _datasets_of(cells).items()
+            for key, pc in _first_cell_per_dataset(cells).items()
         ],
     }
 
 
-def _datasets_of(cells: list[PlannedCell]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
+def _first_cell_per_dataset(cells: list[PlannedCell]) -> dict[str, PlannedCell]:
+    out: dict[str, PlannedCell] = {}
     for pc in cells:
-        out.setdefault(pc.dataset_key, {"dataset": pc.cell.dataset.display})
+        out.setdefault(pc.dataset_key, pc)
     return out
 
 
-def _rescore(store: RunStore, cells, metrics, stored, folds_n) -> None:
+def _rescore(store: RunStore, cells, metrics, stored, n_splits, datasets: Datasets) -> None:
     """Stored folds that lack a metric now in the grid are scored from their stored predictions (no retraining)."""
     for pc in cells:
-        for k in range(folds_n):
+        for k in range(n_splits):
             record = stored[(pc.id, k)]
             if record is None or set(metrics) <= set(record["metrics"]):
                 continue
             preds = store.load_predictions(store.cell_dir(pc.id), k)
-            record["metrics"].update(_score(metrics, preds["predictions"], preds["references"]))
+            vocabulary = datasets.get(pc.dataset_key, pc.dataset).dataset.vocabulary
+            record["metrics"].update(
+                score(metrics, preds["predictions"], preds["references"], vocabulary, preds.get("candidates"))
+            )
             store.save_fold(store.cell_dir(pc.id), k, record, None)
 
 
-def _run_baselines(store: RunStore, grid: Grid, cells, data: _DataContext, metrics) -> None:
-    for key in _datasets_of(cells):
-        resolved = next(pc.dataset for pc in cells if pc.dataset_key == key)
+def _run_baselines(store: RunStore, grid: Grid, cells, datasets: Datasets, metrics) -> None:
+    for key, pc in _first_cell_per_dataset(cells).items():
         for name in grid.baselines:
             folder = store.baseline_dir(name, key)
-            for k in range(grid.protocol.folds):
+            for k in range(grid.protocol.splits):
                 record = store.load_fold(folder, k)
                 if record is not None and set(metrics) <= set(record["metrics"]):
                     continue
-                dataset, folds, _, refs = data.get(key, resolved)
-                train_idx, test_idx = folds[k]
-                test_refs = [refs[i] for i in test_idx]
+                bundle = datasets.get(key, pc.dataset)
+                train_idx, test_idx = bundle.splits[k]
+                test_refs = [bundle.refs[i] for i in test_idx]
+                vocabulary = bundle.dataset.vocabulary
+                kind, offset = BASELINES[name]
                 preds = baseline_predictions(
-                    name, [refs[i] for i in train_idx], len(test_idx), len(dataset.vocabulary.actions),
-                    seed=grid.seed * 1000 + k,
+                    kind, [bundle.refs[i] for i in train_idx], len(test_idx), len(vocabulary.actions),
+                    seed=fold_seed(grid, k), length_offset=offset,
                 )
                 store.save_fold(
                     folder, k,
-                    {"baseline": name, "fold": k, "metrics": _score(metrics, preds, test_refs),
+                    {"baseline": name, "fold": k, "metrics": score(metrics, preds, test_refs, vocabulary),
                      "n_train": len(train_idx), "n_test": len(test_idx)},
                     {"indices": test_idx.tolist(), "predictions": preds, "references": test_refs},
                 )
 
 
-def _features(cache: FeatureCache, registry: Registry, pc: PlannedCell, dataset: Dataset, progress: bool):
-    backbone = registry.build("backbone", pc.backbone)
-    label = f"features {pc.cell.backbone.display} on {pc.cell.dataset.display}"
-    bar = tqdm(total=len(dataset), unit="video", desc=label, disable=not progress, leave=False, file=sys.stderr)
-
-    def tick(done: int, total: int) -> None:
-        bar.update(done - bar.n)
-
-    try:
-        return cache.get_or_compute(dataset, backbone, pc.config["backbone"], progress=tick)
-    finally:
-        bar.close()
-
-
-def _run_fold(registry, grid, pc, k, split, feats, cached, tokens, refs, dataset, metrics, device):
-    train_idx, test_idx = (np.sort(s) for s in split)
-    seed = grid.seed * 1000 + k
-    seed_everything(seed)
-    spec = FeatureSpec(level=pc.cell.level, dim=feats.shape[-1], frames=feats.shape[1], grid=cached.grid)
-    aggregator = registry.build("aggregator", pc.aggregator, spec)
-    pspec = PredictorSpec(
-        prefix_dim=aggregator.out_dim, prefix_tokens=aggregator.num_tokens,
-        vocabulary=dataset.vocabulary, max_len=tokens.shape[1],
-    )
-    model = CellModel(aggregator, registry.build("predictor", pc.predictor, pspec))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    history = fit(model, Batches(feats, tokens, train_idx), grid.train, seed, device)
-    t0 = time.perf_counter()
-    generated = predict(model, Batches(feats, tokens, test_idx), grid.train.eval_batch_size, device)
-    eval_seconds = time.perf_counter() - t0
-    decoded = [dataset.vocabulary.decode(g) for g in generated]
-    test_refs = [refs[i] for i in test_idx]
-    record = {
-        "cell": pc.id,
-        "fold": k,
-        "seed": seed,
-        "metrics": _score(metrics, decoded, test_refs),
-        "n_train": len(train_idx),
-        "n_test": len(test_idx),
-        "trainable_params": trainable,
-        "eval_seconds": eval_seconds,
-        "device": str(device),
-        **history,
-    }
-    predictions = {"indices": test_idx.tolist(), "predictions": decoded, "references": test_refs,
-                   "tokens": generated}
-    return record, predictions
-
-
-def _cell_summary(store: RunStore, pc: PlannedCell, folds_n: int) -> dict[str, Any]:
-    records = [store.load_fold(store.cell_dir(pc.id), k) for k in range(folds_n)]
+def _cell_summary(store: RunStore, pc: PlannedCell, n_splits: int) -> dict[str, Any]:
+    records = [store.load_fold(store.cell_dir(pc.id), k) for k in range(n_splits)]
     records = [r for r in records if r]
     names = records[0]["metrics"] if records else {}
     return {
         "labels": pc.cell.labels(),
         "metrics": {m: vars(summarize([r["metrics"][m] for r in records])) for m in names},
         "folds": len(records),
+        "failed": n_splits - len(records),
     }
+
+
+def _profile_cells(store: RunStore, grid: Grid, cells, runner: FoldRunner, registry: Registry, say) -> None:
+    """Each cell profiled once (``profile.json`` beside its folds; redone only when the options change)."""
+    from benchkit.profiling import ProfileOptions, profile_cell
+
+    options = ProfileOptions.from_config(grid.profile)
+    wanted = dataclasses.asdict(options)
+    for pc in cells:
+        path = store.cell_dir(pc.id) / "profile.json"
+        if path.exists():
+            try:
+                if read_json(path).get("options") == wanted:
+                    continue
+            except StoreError:
+                pass  # a damaged profile is recomputed
+        bundle = runner.datasets.get(pc.dataset_key, pc.dataset)
+        cached = runner.features(pc, bundle.dataset)
+        feats = cached.level(pc.cell.level)
+        spec = FeatureSpec(level=pc.cell.level, dim=feats.shape[-1], frames=feats.shape[1], grid=cached.grid)
+        video = bundle.dataset.video(0)
+        shape = tuple(video.shape[:3]) if getattr(bundle.dataset, "kind", "video") == "video" else None
+        say(f"profiling {_short(pc)}")
+        result = profile_cell(registry, pc, spec, bundle.dataset.vocabulary, bundle.tokens.shape[1], options,
+                              video_shape=shape)
+        atomic_write_json(path, {**result, "options": wanted})

@@ -10,6 +10,7 @@ Layout::
       cells/<cell-id>/cell.json     resolved config of the cell
       cells/<cell-id>/fold-<k>.json metrics, timings, seeds; written last, so its presence means "stored"
       cells/<cell-id>/fold-<k>.predictions.json
+      cells/<cell-id>/fold-<k>.error.json  a fold that raised: error, traceback, attempts (removed once it succeeds)
       baselines/<name>-<dataset-key>/fold-<k>.json
       leaderboard.md
 
@@ -28,6 +29,9 @@ from typing import Any
 
 from benchkit.errors import StoreError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +41,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are shared like any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,6 +128,26 @@ class RunStore:
         if predictions is not None:
             atomic_write_json(folder / f"fold-{fold}.predictions.json", predictions)
         atomic_write_json(self.fold_path(folder, fold), record)
+
+    @staticmethod
+    def error_path(folder: Path, fold: int) -> Path:
+        return folder / f"fold-{fold}.error.json"
+
+    def save_error(self, folder: Path, fold: int, error: dict[str, Any]) -> None:
+        """Record a failed fold; it is not "stored" (a rerun tries it again)."""
+        atomic_write_json(self.error_path(folder, fold), error)
+
+    def clear_error(self, folder: Path, fold: int) -> None:
+        self.error_path(folder, fold).unlink(missing_ok=True)
+
+    def load_error(self, folder: Path, fold: int) -> dict[str, Any] | None:
+        path = self.error_path(folder, fold)
+        if not path.exists():
+            return None
+        try:
+            return read_json(path)
+        except StoreError as e:
+            return {"type": "StoreError", "message": str(e)}
 
     def load_predictions(self, folder: Path, fold: int) -> dict[str, Any]:
         return read_json(folder / f"fold-{fold}.predictions.json")

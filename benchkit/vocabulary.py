@@ -41,6 +41,14 @@ class Vocabulary:
             raise ValueError(f"sequence of {len(actions)} actions does not fit in {length} tokens")
         return tokens + [PAD] * (length - len(tokens))
 
+    def class_name(self, index: int) -> str:
+        """Action index → its name; a special class (negative, see ``decode``) → ``<pad>``, ``<bos>``, ``<sep>``."""
+        if index >= 0:
+            return self.actions[index]
+        return {special_class(PAD): "<pad>", special_class(BOS): "<bos>"}.get(
+            index, "<sep>" if self.delimiter and index == special_class(self.eos - 1) else f"<{index}>"
+        )
+
     def decode(self, tokens: Sequence[int]) -> list[int]:
         """Generated token ids → action indices, as the reference does: drop one leading BOS, stop at EOS.
 

@@ -163,15 +163,49 @@ def test_impossible_aggregator_input_is_one_line(tmp_path, write_grid, tiny_grid
     assert "7x7 cannot be merged 2x2" in err
 
 
+def parameter_rows(markdown: str) -> dict[str, tuple[int, int, int]]:
+    """``component → (total, trainable, frozen)`` from the Parameters table of ``benchkit profile``."""
+    section = markdown.split("## Parameters", 1)[1].split("##", 1)[0]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    return {c[0]: tuple(int(v.replace(",", "")) for v in c[1:]) for c in cells[2:]}  # after header, rule
+
+
 def test_profile_parameter_counts_match_the_paper():
     args = ("-a", "invpatch-paper", "-p", "prefix-gpt2-paper", "--frames", "8", "--grid", "14x14")
+    code, out, _ = invoke("profile", *args, "--no-flops", "--no-latency")  # shapes only, on the meta device
+    assert code == 0
+    counts = parameter_rows(out)
+    assert counts["aggregator invpatch-paper"][0] == 44_936_448  # 44.94M (spec invpatch.md §1)
+    assert counts["predictor prefix-gpt2-paper"][0] == 29_147_904  # 29.15M (spec §2)
+    assert counts["total"] == (74_084_352, 74_084_352, 0)  # the paper's "74M trainable"
+    assert "reproduce: `benchkit profile --aggregator invpatch-paper" in out
+    code, out, _ = invoke("profile", "-a", "netvlad", "--level", "frame", "--frames", "16", "--no-flops",
+                          "--no-latency")
+    assert code == 0 and "4,731,656" in out  # Linear(6144, 768) + VLAD core
+    code, _, err = invoke("profile", "-a", "invpatch", "--grid", "7x7", "--no-latency")
+    assert code == 2 and "cannot be merged 2x2" in err
+
+
+def test_profile_flops_json_and_grid_cells(write_grid, tiny_grid):
+    args = ("-b", "random-vit-tiny", "-a", "invpatch-tiny", "-p", "prefix-gpt2-tiny", "--frames", "4",
+            "--image-size", "16", "--seq-len", "3", "--no-latency", "--format", "json")
     code, out, _ = invoke("profile", *args)
     assert code == 0
-    counts = {line.rsplit(None, 2)[0].strip(): int(line.split()[-2].replace(",", "")) for line in out.splitlines()[2:]}
-    assert counts["aggregator invpatch-paper"] == 44_936_448  # 44.94M (spec invpatch.md §1)
-    assert counts["predictor prefix-gpt2-paper"] == 29_147_904  # 29.15M (spec §2)
-    assert counts["total"] == 74_084_352  # the paper's "74M trainable"
-    code, out, _ = invoke("profile", "-a", "netvlad", "--level", "frame", "--frames", "16")
-    assert code == 0 and "4,731,656" in out  # Linear(6144, 768) + VLAD core
-    code, _, err = invoke("profile", "-a", "invpatch", "--grid", "7x7")
-    assert code == 2 and "cannot be merged 2x2" in err
+    result = json.loads(out)
+    flops = result["detail"]["flops"]
+    assert set(flops) == {"backbone", "train_forward", "train_step", "inference", "inference_reference"}
+    assert result["detail"]["input"]["features"] == {"level": "patch", "frames": 4, "grid": [4, 4], "dim": 64}
+    assert result["summary"]["output_tokens"] == 5 and result["summary"]["gmacs"] * 2 == result["summary"]["gflops"]
+    assert parameter_rows(invoke("profile", *args[:-2])[1])["backbone random-vit-tiny"][2] == 103_296  # frozen
+    tiny_grid.update(level="patch", aggregator=["invpatch-tiny", "mean"])
+    code, out, _ = invoke("profile", write_grid(tiny_grid), "--only", "aggregator=invpatch*", "--no-latency",
+                          "--no-reference", "--format", "json")
+    assert code == 0
+    cells = json.loads(out)
+    assert len(cells) == 1 and cells[0]["detail"]["labels"]["aggregator"] == "invpatch-tiny"
+    assert cells[0]["detail"]["input"]["actions"] == cells[0]["summary"]["output_tokens"] - 2
+    for bad, message in [(("-a", "mean", "--set", "aggregator.p"), "KIND.KEY=VALUE"),
+                         ((write_grid(tiny_grid), "-a", "mean"), "either GRID_FILE or components"),
+                         (("-p", "prefix-gpt2-tiny",), "name an aggregator")]:
+        code, _, err = invoke("profile", *bad, "--no-latency")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -78,3 +78,15 @@ def test_random_vit_shapes_and_determinism(depth):
     assert a.fingerprint() == b.fingerprint()
     torch.testing.assert_close(out.patch, b.encode(videos).patch)
     assert not any(p.requires_grad for p in a.parameters())
+
+
+def test_second_grid_over_the_same_backbone_and_dataset_runs_no_forward_pass(tmp_path, tiny_grid, registry):
+    from benchkit.config import parse_grid
+    from benchkit.runner import run_grid
+
+    tiny_grid.update(cache_dir=str(tmp_path / "cache"), level=["frame"], protocol={"folds": 2, "seed": 0})
+    first = run_grid(parse_grid(tiny_grid), tmp_path / "a", registry, say=lambda m: None, progress=False)
+    assert first.backbone_calls > 0 and first.folds_run == 2
+    tiny_grid.update(name="other", aggregator=["max"])  # another grid: same backbone and dataset, new cells
+    second = run_grid(parse_grid(tiny_grid), tmp_path / "b", registry, say=lambda m: None, progress=False)
+    assert second.folds_run == 2 and second.backbone_calls == 0

@@ -1,23 +1,40 @@
-"""Leaderboards rendered from the store only: one row per cell, metrics as mean ± 95% CI over folds.
+"""Leaderboards like the papers' tables (InvPatch Tables I-II), rendered from the store only.
 
-The best mean per metric (at the displayed precision, among the cells) is bold; the baseline rows ("Random",
-"Majority") come last and are never bold.
+Cells are grouped by a group column (default: backbone) and ordered within a group by row keys (default: embedding
+level, then aggregator), each in the order the grid lists it. Metrics are mean ± 95% CI over folds (t-distribution,
+ddof 1). Per metric, the best mean at the displayed precision within a group is bold; when there is more than one
+group, the best overall is bold and underlined. Only cells with every fold stored are marked; incomplete cells show
+``stored/planned`` folds and how many failed. Baselines ("Random", "Majority") come last and are never marked. Each
+dataset is a section of its own (groups, bests and baselines); CSV keeps them in one file with a dataset column.
+
+Formats: Markdown, CSV (raw numbers), LaTeX (booktabs), HTML (a ``<table>`` fragment for the HTML report). Extra
+columns come from the cells' profiling summaries (``profile.json``: params, GFLOPs, latency, ...).
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import math
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from benchkit.errors import BenchkitError
-from benchkit.stats import Summary, summarize
+from benchkit.report.results import AXES, PROFILE_KEYS, Result, RunResults, load_results
+from benchkit.stats import Summary
 from benchkit.store import RunStore, atomic_write_text
 
-FORMATS = ("md", "csv", "latex")
-DEFAULT_COLUMNS = ("level", "aggregator", "backbone")
-ORDER = ("dataset", "level", "aggregator", "backbone", "predictor")
+FORMATS = ("md", "csv", "latex", "html")
+DEFAULT_GROUP_BY = "backbone"
+DEFAULT_ROWS = ("level", "aggregator")
+NO_GROUP = ("", "none")
+BEST, OVERALL = "best", "overall"
+PROFILE_HEADERS = {
+    "params_M": "Params (M)", "trainable_params_M": "Trainable (M)", "gflops": "GFLOPs", "gmacs": "GMACs",
+    "latency_ms": "Latency (ms)", "throughput": "Throughput (/s)", "peak_mem_mb": "Peak mem (MB)",
+}
 
 
 @dataclass
@@ -26,6 +43,11 @@ class Row:
     metrics: dict[str, Summary]
     folds: int
     baseline: bool
+    failed: int = 0
+    profile: dict[str, float] = field(default_factory=dict)
+    key: str = ""
+    group: str = ""
+    section: str = ""
 
 
 @dataclass
@@ -37,43 +59,133 @@ class Table:
     rows: list[Row]
     folds: int
     decimals: int
+    group_by: str | None = DEFAULT_GROUP_BY
+    row_keys: list[str] = field(default_factory=lambda: list(DEFAULT_ROWS))
+    profile_columns: list[str] = field(default_factory=list)
+    splits: str = "folds"
+
+    def sections(self) -> list[tuple[str, list[Row]]]:
+        out: dict[str, list[Row]] = {}
+        for r in self.rows:
+            out.setdefault(r.section, []).append(r)
+        return list(out.items())
+
+    @property
+    def incomplete(self) -> bool:
+        return any(r.folds < self.folds for r in self.rows)
 
 
-def collect(store: RunStore) -> Table:
-    plan = store.plan()
-    names = [m["name"] for m in plan["metrics"]]
-    folds = plan["folds"]
-
-    def row(folder, labels, baseline) -> Row:
-        records = [store.load_fold(folder, k) for k in range(folds)]
-        records = [r for r in records if r is not None]
-        values = {m: summarize([r["metrics"][m] for r in records if m in r["metrics"]]) for m in names}
-        return Row(labels, values, len(records), baseline)
-
-    rows = [row(store.cell_dir(c["id"]), c["labels"], False) for c in plan["cells"]]
-    rows += [
-        row(store.baseline_dir(b["name"], b["dataset_key"]), {**b["labels"], "aggregator": b["label"]}, True)
-        for b in plan["baselines"]
-    ]
-    columns = plan["report"].get("columns")
-    if not columns:
-        varying = {a for a in ORDER if len({c["labels"][a] for c in plan["cells"]}) > 1}
-        columns = [a for a in ORDER if a in DEFAULT_COLUMNS or a in varying]
-    return Table(plan["grid"], plan.get("description", ""), columns, plan["metrics"], rows, folds,
-                 plan["report"].get("decimals", 2))
+# -- collecting ---------------------------------------------------------------------------------------------------
 
 
-def _best(table: Table) -> dict[str, float]:
-    best = {}
-    for m in table.metrics:
-        values = [round(r.metrics[m["name"]].mean, table.decimals) for r in table.rows
-                  if not r.baseline and not math.isnan(r.metrics[m["name"]].mean)]
-        if values:
-            best[m["name"]] = max(values) if m["higher_is_better"] else min(values)
-    return best
+def _first_seen(values: list[str]) -> dict[str, int]:
+    order: dict[str, int] = {}
+    for v in values:
+        order.setdefault(v, len(order))
+    return order
 
 
-def _fmt(s: Summary, decimals: int, plus_minus: str) -> str:
+def _unique(keys) -> list[str]:
+    return list(dict.fromkeys(keys))
+
+
+def collect(
+    source: RunStore | RunResults,
+    *,
+    group_by: str | None = None,
+    rows: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    profile_columns: Sequence[str] | None = None,
+) -> Table:
+    """The leaderboard of a run. Arguments left at None come from the grid's ``report:`` section, else the defaults
+    (group by backbone; rows by level, aggregator; columns: rows, group, then every other label that varies).
+    ``group_by="none"`` puts all cells in one group. Profile keys may also be named in ``columns``."""
+    results = source if isinstance(source, RunResults) else load_results(source)
+    opts = results.report_options
+    group = group_by if group_by is not None else opts.get("group_by", DEFAULT_GROUP_BY)
+    group = None if group is None or str(group).lower() in NO_GROUP else str(group)
+    row_keys = list(rows or opts.get("rows") or DEFAULT_ROWS)
+    requested = list(columns or opts.get("columns") or [])
+    extra = _unique([*(profile_columns or opts.get("profile_columns") or []),
+                     *(c for c in requested if c in PROFILE_KEYS)])
+    requested = [c for c in requested if c not in PROFILE_KEYS]
+    known = _unique([*AXES, *(k for c in results.cells for k in c.labels)])
+    for key in [*row_keys, *([group] if group else []), *requested]:
+        if key not in known:
+            raise BenchkitError(f"unknown report column {key!r}; this run's cells have {', '.join(known)}")
+    for key in extra:
+        if key not in PROFILE_KEYS:
+            raise BenchkitError(f"unknown profile column {key!r}; choose from {', '.join(PROFILE_KEYS)}")
+    label_columns = requested or _unique([*row_keys, *([group] if group else []), *results.varying()])
+    names = [m["name"] for m in results.metrics]
+
+    def row(r: Result) -> Row:
+        return Row({k: r.label(k) for k in r.labels}, {m: r.summary(m) for m in names}, len(r.folds), r.baseline,
+                   len(r.failed), {k: r.profile[k] for k in extra if k in r.profile}, r.key,
+                   "" if r.baseline or not group else r.label(group), r.label("dataset"))
+
+    cells, baselines = [row(c) for c in results.cells], [row(b) for b in results.baselines]
+    orders = {k: _first_seen([r.labels.get(k, "") for r in cells]) for k in row_keys}
+    groups = _first_seen([r.group for r in cells])
+    cells.sort(key=lambda r: (groups[r.group], *(orders[k][r.labels.get(k, "")] for k in row_keys)))
+    sections = _first_seen([r.section for r in [*cells, *baselines]])
+    ordered = [r for s in sections for r in [*cells, *baselines] if r.section == s]
+    kind = (results.plan.get("protocol") or {}).get("kind", "group_kfold")
+    return Table(results.plan["grid"], results.plan.get("description", ""), label_columns, results.metrics,
+                 ordered, results.folds, int(opts.get("decimals", 2)), group, row_keys, extra,
+                 "folds" if kind == "group_kfold" else "random splits")
+
+
+# -- marks --------------------------------------------------------------------------------------------------------
+
+
+def marks(table: Table) -> dict[tuple[int, str], str]:
+    """``(row index, metric) → BEST | OVERALL`` for the marked cells of every section."""
+    index = {id(r): i for i, r in enumerate(table.rows)}
+    out: dict[tuple[int, str], str] = {}
+    for _, rows in table.sections():
+        multi = len({r.group for r in rows if not r.baseline}) > 1
+        for m in table.metrics:
+            name = m["name"]
+            pick = max if m.get("higher_is_better", True) else min
+            scored = [(r, round(r.metrics[name].mean, table.decimals)) for r in rows
+                      if not r.baseline and r.metrics[name].n >= table.folds and not math.isnan(r.metrics[name].mean)]
+            for group in _unique(r.group for r, _ in scored):
+                best = pick(v for r, v in scored if r.group == group)
+                out.update({(index[id(r)], name): BEST for r, v in scored if r.group == group and v == best})
+            if multi and scored:
+                best = pick(v for _, v in scored)
+                out.update({(index[id(r)], name): OVERALL for r, v in scored if v == best})
+    return out
+
+
+# -- text pieces shared by the formats ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Style:
+    plus_minus: str
+    bold: tuple[str, str]
+    overall: tuple[str, str]
+    escape: Callable[[str], str]
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return re.sub(r"[\\&%_#${}~^]", lambda m: _LATEX_SPECIAL[m.group()], text)
+
+
+STYLES = {
+    "md": _Style(" ± ", ("**", "**"), ("<ins>**", "**</ins>"), lambda t: t.replace("|", "\\|")),
+    "latex": _Style(r" $\pm$ ", (r"\textbf{", "}"), (r"\underline{\textbf{", "}}"), latex_escape),
+    "html": _Style(" ± ", ("<strong>", "</strong>"), ("<strong><u>", "</u></strong>"), html.escape),
+}
+
+
+def format_summary(s: Summary, decimals: int, plus_minus: str = " ± ") -> str:
     if s.n == 0:
         return "–"
     text = f"{s.mean:.{decimals}f}"
@@ -82,84 +194,172 @@ def _fmt(s: Summary, decimals: int, plus_minus: str) -> str:
     return text
 
 
-def _cells(table: Table, row: Row, best: dict[str, float], plus_minus: str, bold: tuple[str, str]) -> list[str]:
-    out = []
-    for m in table.metrics:
-        s = row.metrics[m["name"]]
-        text = _fmt(s, table.decimals, plus_minus)
-        if not row.baseline and s.n and round(s.mean, table.decimals) == best.get(m["name"]):
-            text = f"{bold[0]}{text}{bold[1]}"
-        out.append(text)
-    return out
+def format_number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def header(column: str) -> str:
+    return PROFILE_HEADERS.get(column) or column.replace("_", " ").capitalize()
 
 
 def _label(row: Row, column: str) -> str:
-    if row.baseline:
-        return row.labels["aggregator"] if column == "aggregator" else ""
-    return row.labels.get(column, "")
+    return row.labels.get(column, "")  # a baseline's labels: its name as the aggregator, its dataset, sweep values
 
 
-def _incomplete(table: Table) -> bool:
-    return any(r.folds < table.folds for r in table.rows)
+def _display_columns(table: Table) -> list[str]:
+    """Label columns as the Markdown / LaTeX / HTML tables show them: the dataset is the section's caption."""
+    return [c for c in table.columns if not (c == "dataset" and len(table.sections()) > 1)]
+
+
+def _shown(table: Table, rows: list[Row], columns: list[str]) -> list[list[str]]:
+    """Label texts with repeats left blank, as in the papers: a row key is shown when it or a row key before it
+    changes; the group column at the start of each block (group + first row key)."""
+    out = []
+    keys = table.row_keys
+    for i, r in enumerate(rows):
+        prev = rows[i - 1] if i else None
+        same_group = prev is not None and not r.baseline and not prev.baseline and prev.group == r.group
+        texts = []
+        for c in columns:
+            text = _label(r, c)
+            if same_group and c == table.group_by:
+                block = keys[:1] if len(keys) > 1 else []
+                text = "" if all(r.labels.get(k) == prev.labels.get(k) for k in block) else text
+            elif same_group and c in keys:
+                text = "" if all(r.labels.get(k) == prev.labels.get(k) for k in keys[: keys.index(c) + 1]) else text
+            texts.append(text)
+        out.append(texts)
+    return out
+
+
+def _header_texts(table: Table, columns: list[str]) -> list[str]:
+    out = [header(c) for c in columns]
+    out += [f"{m['name']} {'↑' if m.get('higher_is_better', True) else '↓'}" for m in table.metrics]
+    out += [header(c) for c in table.profile_columns]
+    return out + (["Folds"] if table.incomplete else [])
+
+
+def _value_texts(table: Table, row: Row, mark: dict[str, str], style: _Style) -> list[str]:
+    out = []
+    for m in table.metrics:
+        text = format_summary(row.metrics[m["name"]], table.decimals, style.plus_minus)
+        wrap = {BEST: style.bold, OVERALL: style.overall}.get(mark.get(m["name"], ""))
+        out.append(f"{wrap[0]}{text}{wrap[1]}" if wrap else text)
+    out += [format_number(row.profile.get(c)) if not row.baseline else "" for c in table.profile_columns]
+    if table.incomplete:
+        out.append(f"{row.folds}/{table.folds}" + (f" ({row.failed} failed)" if row.failed else ""))
+    return out
+
+
+def caption(table: Table, section: str, markup: bool = False) -> str:
+    """One sentence per table: what the numbers are and what the marks mean (``markup``: Markdown emphasis)."""
+    rows = dict(table.sections()).get(section, [])
+    multi_group = len({r.group for r in rows if not r.baseline}) > 1
+    title = table.title + (f" — {section}" if len(table.sections()) > 1 and section else "")
+    bold, overall = (STYLES["md"].bold, STYLES["md"].overall) if markup else (("", ""), ("", ""))
+    text = (f"{bold[0]}{title}{bold[1]}: mean ± 95% CI over {table.folds} {table.splits} (t-distribution, ddof 1). "
+            f"{bold[0]}Bold{bold[1]}: best per metric" + (f" and {table.group_by}" if multi_group else ""))
+    text += f"; {overall[0]}bold underlined{overall[1]}: best overall." if multi_group else "."
+    if table.incomplete:
+        text += " Folds: stored/planned; only cells with every fold stored are marked."
+    return text
+
+
+# -- formats ------------------------------------------------------------------------------------------------------
+
+
+def _csv(table: Table) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    names = [m["name"] for m in table.metrics]
+    stats = [f"{m}_{p}" for m in names for p in ("mean", "ci95")]
+    writer.writerow([*table.columns, "baseline", "folds", *stats, *table.profile_columns])
+    for r in table.rows:
+        vals = [v for m in names for v in (r.metrics[m].mean, r.metrics[m].half_width)]
+        vals += [r.profile.get(c, math.nan) for c in table.profile_columns]
+        writer.writerow([*(_label(r, c) for c in table.columns), int(r.baseline), r.folds,
+                         *("" if math.isnan(v) else f"{v:.6g}" for v in vals)])
+    return buf.getvalue()
+
+
+def _md(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
+    style = STYLES["md"]
+    heads = _header_texts(table, columns)
+    blocks = []
+    for section, rows in sections:
+        lines = [
+            caption(table, section, markup=True),
+            "",
+            "| " + " | ".join(heads) + " |",
+            "|" + "|".join(["---"] * len(columns) + ["---:"] * (len(heads) - len(columns))) + "|",
+        ]
+        for r, labels in zip(rows, _shown(table, rows, columns), strict=True):
+            cells = [style.escape(t) for t in labels] + _value_texts(table, r, mark.get(id(r), {}), style)
+            lines.append("| " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _latex(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
+    style = STYLES["latex"]
+    heads = [latex_escape(h).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+             for h in _header_texts(table, columns)]
+    blocks = []
+    for section, rows in sections:
+        lines = [
+            "% " + caption(table, section),
+            r"\begin{tabular}{" + "l" * len(columns) + "r" * (len(heads) - len(columns)) + "}",
+            r"\toprule",
+            " & ".join(heads) + r" \\",
+            r"\midrule",
+        ]
+        block = table.row_keys[:1] if len(table.row_keys) > 1 else []
+        for i, (r, labels) in enumerate(zip(rows, _shown(table, rows, columns), strict=True)):
+            prev = rows[i - 1] if i else r
+            if r.baseline != prev.baseline or (not r.baseline and r.group != prev.group):
+                lines.append(r"\midrule")
+            elif not r.baseline and any(r.labels.get(k) != prev.labels.get(k) for k in block):
+                lines.append(r"\addlinespace")  # a new block (embedding level) within the group
+            values = [t.replace("–", "--") for t in _value_texts(table, r, mark.get(id(r), {}), style)]
+            lines.append(" & ".join([*(style.escape(t) for t in labels), *values]) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _html(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
+    style = STYLES["html"]
+    heads = _header_texts(table, columns)
+    blocks = []
+    for section, rows in sections:
+        out = ['<table class="leaderboard">',
+               f"<caption>{html.escape(caption(table, section))}</caption>",
+               "<thead><tr>" + "".join(f'<th{"" if i < len(columns) else " class=num"}>{html.escape(h)}</th>'
+                                       for i, h in enumerate(heads)) + "</tr></thead>"]
+        for i, (r, labels) in enumerate(zip(rows, _shown(table, rows, columns), strict=True)):
+            if not i or r.baseline != rows[i - 1].baseline or (not r.baseline and r.group != rows[i - 1].group):
+                out.append("</tbody>" * bool(i) + f'<tbody class="{"baselines" if r.baseline else "group"}">')
+            css = " class=incomplete" if r.folds < table.folds else ""
+            cells = [f"<td>{style.escape(t)}</td>" for t in labels]
+            cells += [f"<td class=num>{t}</td>" for t in _value_texts(table, r, mark.get(id(r), {}), style)]
+            out.append(f"<tr{css} title=\"{html.escape(r.key)}\">" + "".join(cells) + "</tr>")
+        out += ["</tbody>", "</table>"]
+        blocks.append("\n".join(out) + "\n")
+    return "\n".join(blocks)
 
 
 def render(table: Table, fmt: str = "md") -> str:
     if fmt not in FORMATS:
         raise BenchkitError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    metric_names = [m["name"] for m in table.metrics]
-    folds_col = _incomplete(table)
-    best = _best(table)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        stats = [f"{m}_{p}" for m in metric_names for p in ("mean", "ci95")]
-        writer.writerow([*table.columns, "baseline", "folds", *stats])
-        for r in table.rows:
-            vals = [v for m in metric_names for v in (r.metrics[m].mean, r.metrics[m].half_width)]
-            writer.writerow([*(_label(r, c) for c in table.columns), int(r.baseline), r.folds,
-                             *("" if math.isnan(v) else f"{v:.6g}" for v in vals)])
-        return buf.getvalue()
-    header = [c.capitalize() for c in table.columns] + [
-        f"{m['name']}{' ↑' if m['higher_is_better'] else ' ↓'}" for m in table.metrics
-    ]
-    if folds_col:
-        header.append("Folds")
-    if fmt == "md":
-        lines = [
-            f"**{table.title}**: mean ± 95% CI over {table.folds} folds (t-distribution, ddof 1). "
-            "**Bold**: best per metric.",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---"] * len(table.columns) + ["---:"] * (len(header) - len(table.columns))) + "|",
-        ]
-        for r in table.rows:
-            labels = [_label(r, c).replace("|", "\\|") for c in table.columns]
-            cells = labels + _cells(table, r, best, " ± ", ("**", "**"))
-            if folds_col:
-                cells.append(f"{r.folds}/{table.folds}")
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
-    # latex
-    def esc(text: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#")):
-            text = text.replace(a, b)
-        return text
-
-    lines = [
-        r"\begin{tabular}{" + "l" * len(table.columns) + "r" * (len(header) - len(table.columns)) + "}",
-        r"\toprule",
-        " & ".join(esc(h).replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for h in header) + r" \\",
-        r"\midrule",
-    ]
-    for i, r in enumerate(table.rows):
-        if r.baseline and (i == 0 or not table.rows[i - 1].baseline):
-            lines.append(r"\midrule")
-        cells = [esc(_label(r, c)) for c in table.columns] + _cells(table, r, best, r" $\pm$ ", (r"\textbf{", "}"))
-        if folds_col:
-            cells.append(f"{r.folds}/{table.folds}")
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+        return _csv(table)
+    by_row: dict[int, dict[str, str]] = {}
+    for (i, metric), kind in marks(table).items():
+        by_row.setdefault(id(table.rows[i]), {})[metric] = kind
+    writer = {"md": _md, "latex": _latex, "html": _html}[fmt]
+    return writer(table, table.sections(), by_row, _display_columns(table))
 
 
 def write_leaderboard(store: RunStore) -> str:

@@ -9,12 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from benchkit.hookspecs import hookimpl
-from benchkit.vocabulary import PAD_CLASS
-
-
-def pad_pair(hyp: Sequence[int], ref: Sequence[int]) -> tuple[list[int], list[int]]:
-    n = max(len(hyp), len(ref))
-    return list(hyp) + [PAD_CLASS] * (n - len(hyp)), list(ref) + [PAD_CLASS] * (n - len(ref))
+from benchkit.sequences import pad_pair
 
 
 def token_accuracy(predictions: Sequence[Sequence[int]], references: Sequence[Sequence[int]]) -> float:

@@ -1,0 +1,22 @@
+"""Data paths from untrusted files (annotations, label files, manifests) stay inside the folder the user named.
+
+A relative path read from a dataset's own files is joined to the dataset root and resolved (``..`` and symbolic
+links followed); if the result is not inside the resolved root it is refused with one line, so a crafted
+annotation cannot make benchkit read ``/etc/passwd`` or another user's files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchkit.errors import DataError
+
+
+def resolve_within(root: str | Path, relative: str | Path, source: str | Path | None = None) -> Path:
+    """``root / relative``, resolved, or a ``DataError`` naming ``source`` (the file that named the path)."""
+    base = Path(root).expanduser().resolve()
+    target = (base / relative).resolve()
+    if target != base and base not in target.parents:
+        named = f" named in {source}" if source else ""
+        raise DataError(f"path {str(relative)!r}{named} leads outside the dataset root {base}")
+    return target

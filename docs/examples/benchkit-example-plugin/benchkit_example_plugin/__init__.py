@@ -1,0 +1,1 @@
+"""benchkit-example-plugin: a benchkit plugin package (see docs/plugins.md in benchkit)."""

@@ -1,0 +1,1 @@
+"""First-party executors: where a grid's folds run (docs/scaling.md)."""

@@ -1,0 +1,1 @@
+"""First-party logger plugins (end-of-cell hooks)."""

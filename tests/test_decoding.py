@@ -1,0 +1,66 @@
+"""Grid ``decode:``: Viterbi over the training transitions (planning) and K candidates (anticipation, ED@Z)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from benchkit_metrics.anticipation import edit_distance_at
+
+from benchkit.config import parse_grid
+from benchkit.errors import PluginError
+from benchkit.plan import plan
+from benchkit.runner import run_grid
+from benchkit.viterbi import transition_counts
+
+
+def _grid(dataset: str, metrics: list, decode: dict) -> dict:
+    return {
+        "name": "decode", "dataset": dataset, "backbone": "precomputed", "level": "frame",
+        "aggregator": "frame-tokens", "predictor": "transformer-decoder-tiny", "metrics": metrics,
+        "protocol": {"folds": 2}, "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3}, "baselines": [],
+        "decode": decode,
+    }
+
+
+def _folds(run_dir):
+    return [(json.loads(p.read_text()), json.loads(p.with_name(p.name.replace(".json", ".predictions.json"))
+                                                  .read_text()))
+            for p in sorted(run_dir.glob("cells/*/fold-*[0-9].json"))]
+
+
+def test_viterbi_plans_only_use_transitions_seen_in_training(tmp_path, registry):
+    grid = parse_grid(_grid("procedural-tiny-planning", ["planning-sr", "planning-macc"], {"viterbi": True}))
+    summary = run_grid(grid, tmp_path / "run", registry, say=lambda m: None, progress=False)
+    assert not summary.failed
+    dataset = registry.build("dataset", plan(grid, registry)[0].dataset)
+    from benchkit.splits import make_splits
+
+    splits = make_splits(dataset.groups(), grid.protocol)
+    for record, preds in _folds(tmp_path / "run"):
+        train = splits[record["fold"]][0]
+        seen = transition_counts(dataset.step_sequences(train.tolist()), len(dataset.vocabulary.actions)) > 0
+        for plan_ in preds["predictions"]:
+            assert len(plan_) == 3
+            assert all(seen[a, b] for a, b in itertools.pairwise(plan_)), plan_
+
+
+def test_candidates_reach_the_ed_metric(tmp_path, registry):
+    metrics = [{"name": "ed", "z": 4, "part": "even", "label": "ED@4 verb"}]
+    grid = parse_grid(_grid("procedural-tiny-anticipation", metrics, {"candidates": 3}))
+    run_grid(grid, tmp_path / "run", registry, say=lambda m: None, progress=False)
+    for record, preds in _folds(tmp_path / "run"):
+        assert all(len(c) == 3 for c in preds["candidates"])
+        expected = edit_distance_at(preds["candidates"], preds["references"], z=4, part="even")
+        assert record["metrics"]["ED@4 verb"] == pytest.approx(expected)
+        greedy = edit_distance_at(preds["predictions"], preds["references"], z=4, part="even")
+        with_greedy = edit_distance_at([[p, *c] for p, c in zip(preds["predictions"], preds["candidates"],
+                                                                  strict=True)], preds["references"], z=4, part="even")
+        assert with_greedy <= min(greedy, expected)  # min over more candidates never grows
+
+
+def test_decode_needs_a_slot_predictor(tiny_grid, registry):
+    tiny_grid["decode"] = {"viterbi": True}
+    with pytest.raises(PluginError, match="has no logits\\(\\), which decode needs"):
+        plan(parse_grid(tiny_grid), registry)

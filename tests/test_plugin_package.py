@@ -1,0 +1,104 @@
+"""Third-party plugin packages for real: ``benchkit new plugin`` renders the example package, and the example and a
+freshly scaffolded package, pip-installed into a folder on ``PYTHONPATH`` (no entry point is faked), are listed by
+``benchkit plugins`` and pass their own tests, which run a grid mixing them with built-in plugins.
+(``tests/test_docs_plugins.py`` runs the guide's session: install, ``plugins``, ``ls``, a grid, the allow-list.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchkit.cli import main
+from benchkit.scaffold import plugin_files
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "benchkit-example-plugin"
+IGNORED = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache")
+
+
+def tree(root: Path) -> dict[str, str]:
+    skip = ("build", "__pycache__", ".pytest_cache")
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part in skip or part.endswith(".egg-info") for part in p.relative_to(root).parts)
+    }
+
+
+def test_the_example_is_the_template_rendered(tmp_path):
+    result = CliRunner().invoke(main, ["new", "plugin", "benchkit-example-plugin", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert tree(tmp_path / "benchkit-example-plugin") == tree(EXAMPLE)
+    assert set(tree(EXAMPLE)) == set(plugin_files("benchkit-example-plugin"))
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["torch"], "a module named 'torch' is already importable"),
+        (["benchkit-plugin"], "says nothing of its own"),
+        (["my plugin"], "use letters, digits and single '-' or '_'"),
+    ],
+)
+def test_new_plugin_refuses_bad_names(tmp_path, args, error):
+    result = CliRunner().invoke(main, ["new", "plugin", *args, "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert error in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_new_plugin_refuses_an_existing_folder(tmp_path):
+    (tmp_path / "benchkit-acme").mkdir()
+    result = CliRunner().invoke(main, ["new", "plugin", "benchkit-acme", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "already exists" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The example and a scaffolded ``benchkit-acme``, pip-installed into ``site``; returns (root, environment)."""
+    root = tmp_path_factory.mktemp("packages")
+    shutil.copytree(EXAMPLE, root / EXAMPLE.name, ignore=IGNORED)  # building writes into the source folder
+    result = CliRunner().invoke(main, ["new", "plugin", "benchkit-acme", "--dir", str(root)])
+    assert result.exit_code == 0, result.output
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
+    out = subprocess.run([*pip, "--target", str(root / "site"), str(root / EXAMPLE.name), str(root / "benchkit-acme")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCHKIT_DISABLE", "BENCHKIT_PLUGINS"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "site"), env.get("PYTHONPATH", "")) if p)
+    env["BENCHKIT_CACHE_DIR"] = str(root / "cache")
+    env["OMP_NUM_THREADS"] = "1"  # tiny models: one thread is as fast, and far cheaper on a busy machine
+    return root, env
+
+
+def test_benchkit_plugins_lists_both_packages(installed):
+    root, env = installed
+    out = subprocess.run([Path(sys.executable).parent / "benchkit", "plugins"], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    for line in [
+        "benchkit-example-plugin 0.1.0  example.aggregator: aggregator:example-maxmean",
+        "benchkit-example-plugin 0.1.0  example.dataset: dataset:example-flicker",
+        "benchkit-acme 0.1.0  acme.aggregator: aggregator:acme-maxmean",
+        "benchkit-acme 0.1.0  acme.dataset: dataset:acme-flicker",
+        "benchkit 0.1.0  aggregators.mean: aggregator:mean",
+    ]:
+        assert line in lines, out.stdout
+    assert not [line for line in lines if line.startswith(("FAILED benchkit-example-plugin", "FAILED benchkit-acme"))]
+
+
+def test_their_own_tests_pass_with_grids_next_to_built_in_plugins(installed):
+    root, env = installed
+    tests = [str(root / EXAMPLE.name / "tests"), str(root / "benchkit-acme" / "tests")]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *tests],
+        env=env, cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0 and "8 passed" in out.stdout, out.stdout + out.stderr
