@@ -128,10 +128,10 @@ class CellModel(nn.Module):
 def fit(model: CellModel, batches: Batches, cfg: TrainConfig, seed: int, device: torch.device) -> dict:
     """Train with AdamW and the per-epoch schedule; returns the per-epoch mean loss and the wall time.
 
-    AdamW is the fused implementation (one kernel over all parameters, on CPU and GPU). The loss is summed on the
-    device and read once per epoch, so a step never waits for the device; a non-finite epoch loss raises
-    ``FloatingPointError``. Each step's phases are labelled for ``torch.profiler`` (``benchkit.data``,
-    ``benchkit.forward``, ``benchkit.backward``, ``benchkit.optimizer``; docs/benchmarks.md).
+    AdamW is the fused implementation (multi-tensor kernels, on CPU and GPU, instead of a Python loop over the
+    parameters). The loss is summed on the device and read once per epoch, so no step waits for the device; a
+    non-finite epoch loss raises ``FloatingPointError``. Each step's phases are labelled for ``torch.profiler``
+    (``benchkit.data``, ``benchkit.forward``, ``benchkit.backward``, ``benchkit.optimizer``; docs/benchmarks.md).
     """
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]

@@ -133,7 +133,7 @@ def test_missing_files_are_one_line_naming_them(root, tmp_path_factory):
     assert str(label) in str(e.value)
     label.write_text(json.dumps({"right_hand": RIGHT, "left_hand": LEFT}))
     (root / "bimacs_rgbd_data" / TAKE / "rgb" / "chunk_0" / "frame_2.png").unlink()
-    with pytest.raises(DataError, match="frame 2 is missing in .*take_0/rgb"):
+    with pytest.raises(DataError, match=r"frame 2 is missing in .*take_0/rgb"):
         Bimacs(str(root), frames=4)
     with pytest.raises(DataError, match="no RGB folder"):
         Bimacs(str(tmp_path_factory.mktemp("empty")))

@@ -4,6 +4,8 @@ episodes, checked by replaying the recorded actions through the environment."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes, episode_seed, select_actions
@@ -15,7 +17,7 @@ class ScriptedEpisodes(RecordedEpisodes):
     """A stand-in environment: frame t of an episode is filled with t; episodes last ``LENGTHS`` steps in turn."""
 
     name = "scripted"
-    LENGTHS: list[int] = []
+    LENGTHS: ClassVar[list[int]] = []
 
     def __init__(self, **kwargs):
         defaults = dict(episodes=3, steps=10, frames=4, stride=None, labels="transitions", hold=(3, 3),

@@ -42,7 +42,8 @@ def write_video(path: Path, n: int, size: int = 32) -> None:
 
 def write_trace(path: Path, positions) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = [{"frame_id": i, "agent": {"x": x, "y": y, "vx": 0.0}, "monsters": []} for i, (x, y) in enumerate(positions)]
+    frames = [{"frame_id": i, "agent": {"x": x, "y": y, "vx": 0.0}, "monsters": []}
+              for i, (x, y) in enumerate(positions)]
     path.write_text(json.dumps({"game_id": 1, "frames": frames}))
 
 
@@ -78,7 +79,9 @@ def test_windows_actions_groups_and_vocabulary(root):
     assert list(ds.groups("level")) == [f"{RUN}_level_0001"] * 6 + [f"{RUN}_level_0002"] * 3
     with pytest.raises(DataError, match="unknown grouping key 'take'"):
         ds.groups("take")
-    assert ds.vocabulary.actions == ("inaction", "move_right", "move_left", "jump", "jump_right", "jump_left", "descend")
+    assert ds.vocabulary.actions == (
+        "inaction", "move_right", "move_left", "jump", "jump_right", "jump_left", "descend"
+    )
     assert ds.vocabulary.delimiter and ds.vocabulary.size == 11  # the reference's MUGEN vocabulary
 
 

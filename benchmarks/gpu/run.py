@@ -220,10 +220,10 @@ def device_name(args: argparse.Namespace) -> str:
 
 COLUMNS = [
     ("model", "model", "{}"), ("dtype", "dtype", "{}"), ("compile", "compile", "{}"),
-    ("params_M", "params (M)", "{:.2f}"), ("gflops_per_seq", "GFLOPs / seq", "{:.1f}"),
+    ("params_M", "params (M)", "{:.4g}"), ("gflops_per_seq", "GFLOPs / seq", "{:.4g}"),
     ("e2e_latency_ms", "e2e ms (b=1)", "{:.2f}"), ("head_latency_ms", "head ms (b=1)", "{:.2f}"),
     ("e2e_seq_per_s", "e2e seq/s (b=B)", "{:.1f}"), ("head_seq_per_s", "head seq/s (b=B)", "{:.1f}"),
-    ("train_step_ms", "train step ms (b=B)", "{:.1f}"), ("train_tflops", "train TFLOP/s", "{:.2f}"),
+    ("train_step_ms", "train step ms (b=B)", "{:.1f}"), ("train_tflops", "train TFLOP/s", "{:.3g}"),
     ("peak_pct", "% of peak", "{:.1f}"),
 ]
 

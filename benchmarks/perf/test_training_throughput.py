@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 import torch
-from timing import median
+from timing import median, timed
 from torch.profiler import ProfilerActivity, profile
 from training_setup import SCALES, build_model, write_features
 
@@ -52,9 +52,24 @@ def _train(impl: ModuleType, model, state, feats, tokens, cfg: TrainConfig) -> d
     return impl.fit(model, impl.Batches(feats, tokens, np.arange(len(tokens))), cfg, 0, device)
 
 
+def _adamw_step_ms(model, **kind) -> float:
+    """Median milliseconds of one AdamW step over the model's parameters (random gradients): the per-parameter
+    loop (``foreach=False``, what ``fit`` used before) or the fused kernels (``fused=True``, what it uses now)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1, **kind)
+    optimizer.step()  # allocates the moments
+    times: list[float] = []
+    for _ in range(5):
+        timed(optimizer.step, times)()
+    model.zero_grad(set_to_none=True)
+    return 1e3 * median(times)
+
+
 def _train_step_flops(model, feats, tokens) -> int:
     """FLOPs of one sample's forward + backward (benchkit's counter, docs/profiling.md)."""
-    x, t = torch.from_numpy(np.asarray(feats[:1])).float(), torch.from_numpy(tokens[:1])
+    x, t = torch.from_numpy(np.array(feats[:1])).float(), torch.from_numpy(tokens[:1])
     model.train()
     flops = count_flops(lambda: model.loss(x, t).backward(), {"model": model}, backward=True).total
     model.zero_grad(set_to_none=True)
@@ -94,10 +109,10 @@ def test_training_throughput(scale, benchmark, registry, record, measure, reques
     model.load_state_dict(state)
     torch.manual_seed(0)
     batches = training.Batches(feats, tokens, np.arange(samples))
-    start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
         training.fit(model, batches, cfg, 0, torch.device("cpu"))
-    profiled = time.perf_counter() - start
+        profiled = time.perf_counter() - start
     events = prof.key_averages()
     phase = {e.key: e.cpu_time_total / 1e6 for e in events if e.key in PHASES}
     assert set(phase) == set(PHASES), f"fit labels its phases for the profiler, got {sorted(phase)}"
@@ -109,6 +124,8 @@ def test_training_throughput(scale, benchmark, registry, record, measure, reques
     figures["other_pct"] = 100 * (1 - sum(phase.values()) / profiled)
     figures["top_ops"] = "; ".join(f"{e.key} {100 * e.self_cpu_time_total / self_total:.0f}%" for e in ops)
 
+    figures.update(adamw_loop_ms=_adamw_step_ms(model, foreach=False), adamw_fused_ms=_adamw_step_ms(model, fused=True))
+    model.load_state_dict(state)
     gflop = _train_step_flops(model, feats, tokens) / 1e9
     figures.update(train_gflop_per_sample=gflop, achieved_gflop_per_s=gflop * samples / seconds,
                    threads=torch.get_num_threads())

@@ -1,0 +1,71 @@
+"""benchmarks/gpu/run.py on a CPU with tiny shapes: it builds every composition, measures every column and prints
+one table (the figures themselves are for a GPU; docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+GPU = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu"
+
+
+@pytest.fixture
+def script(monkeypatch):
+    monkeypatch.syspath_prepend(str(GPU))
+    spec = importlib.util.spec_from_file_location("gpu_run", GPU / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "gpu_run", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(out: str) -> list[dict[str, str]]:
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in lines[2:]]
+
+
+def test_tiny_run_prints_one_table(script, tmp_path, capsys):
+    out_json = tmp_path / "gpu.json"
+    rows = script.main(["--tiny", "--device", "cpu", "--threads", "1", "--dtype", "fp32", "--compile", "off",
+                        "--json", str(out_json)])
+    out = capsys.readouterr().out
+    assert not [r["error"] for r in rows if r.get("error")]
+    table = table_rows(out)
+    assert [(r["model"], r["dtype"], r["compile"]) for r in table] == [("invpatch", "fp32", "off"),
+                                                                      ("vedit-tiny", "fp32", "off")]
+    invpatch, vedit = table
+    for column in ("e2e ms (b=1)", "head ms (b=1)", "e2e seq/s (b=B)", "head seq/s (b=B)", "train step ms (b=B)",
+                   "train TFLOP/s", "GFLOPs / seq", "params (M)"):
+        assert float(invpatch[column]) > 0, column
+    assert vedit["e2e ms (b=1)"] == "—" and float(vedit["head ms (b=1)"]) > 0  # VEDiT runs on cached features
+    assert invpatch["% of peak"] == "—"  # a CPU has no entry in the peak table
+    saved = json.loads(out_json.read_text())
+    assert saved["command"].startswith("python benchmarks/gpu/run.py --tiny")
+    assert saved["environment"]["torch_threads"] == 1 and len(saved["rows"]) == 2
+    assert all(math.isfinite(r["train_tflops"]) for r in saved["rows"])
+
+
+def test_compiled_bf16_row_and_given_peak(script, capsys):
+    rows = script.main(["--tiny", "--device", "cpu", "--threads", "1", "--dtype", "bf16", "--compile", "on",
+                        "--compile-backend", "eager", "--models", "vedit-tiny", "--peak-tflops", "1"])
+    (row,) = rows
+    assert not row.get("error") and row["compile"] is True and row["dtype"] == "bf16"
+    assert row["peak_pct"] == pytest.approx(100 * row["train_tflops"])
+    assert "| vedit-tiny | bf16 | on |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("name", "dtype", "peak"), [
+    ("NVIDIA H200", "bf16", 989.4), ("NVIDIA H100 PCIe", "bf16", 756.5), ("NVIDIA H100 80GB HBM3", "fp32", 66.9),
+    ("NVIDIA GeForce RTX 3090", "bf16", 71.0), ("NVIDIA A100-SXM4-80GB", "bf16", 312.0), ("AMD EPYC", "bf16", None),
+])
+def test_device_peaks(monkeypatch, name, dtype, peak):
+    monkeypatch.syspath_prepend(str(GPU))
+    from device_peaks import peak_tflops
+
+    assert peak_tflops(name, dtype)[0] == peak
