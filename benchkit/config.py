@@ -78,6 +78,11 @@ class TrainConfig(_Frozen):
     grad_clip: float | None = Field(None, gt=0)
     drop_last: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    standardize: bool = Field(
+        False,
+        description="z-score every feature dimension with the training fold's mean and std before the aggregator "
+        "(benchkit's option; the references feed raw features, docs/decisions.md)",
+    )
 
 
 class ProtocolConfig(_Frozen):

@@ -27,7 +27,7 @@ def _per_batch(model: CellModel, batches: Batches, batch_size: int, device: torc
     model.to(device).eval()
     out: list = []
     for x, _ in batches.epoch(batch_size, None, drop_last=False):
-        out.extend(fn(model.predictor, model.aggregator(x.to(device))))
+        out.extend(fn(model.predictor, model.prefix(x.to(device))))
     return out
 
 

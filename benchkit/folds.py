@@ -31,7 +31,7 @@ from benchkit.interfaces import Dataset, FeatureSpec, PredictorSpec
 from benchkit.plan import PlannedCell, plan, resolve_metrics
 from benchkit.plugins import Registry, Resolved
 from benchkit.splits import make_splits, subsample_train
-from benchkit.training import Batches, CellModel, fit, predict, resolve_device, seed_everything
+from benchkit.training import Batches, CellModel, Standardize, fit, predict, resolve_device, seed_everything
 from benchkit.vocabulary import Vocabulary
 
 log = logging.getLogger("benchkit")
@@ -207,9 +207,11 @@ class FoldRunner:
             prefix_dim=aggregator.out_dim, prefix_tokens=aggregator.num_tokens,
             vocabulary=bundle.dataset.vocabulary, max_len=bundle.tokens.shape[1],
         )
-        model = CellModel(aggregator, self.registry.build("predictor", pc.predictor, pspec))
+        train_batches = Batches(feats, bundle.tokens, train_idx)
+        standardize = Standardize.fit(train_batches) if self.grid.train.standardize else None
+        model = CellModel(aggregator, self.registry.build("predictor", pc.predictor, pspec), standardize)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        history = fit(model, Batches(feats, bundle.tokens, train_idx), self.grid.train, seed, self.device)
+        history = fit(model, train_batches, self.grid.train, seed, self.device)
         t0 = time.perf_counter()
         vocabulary, test_batches = bundle.dataset.vocabulary, Batches(feats, bundle.tokens, test_idx)
         batch_size, decode = self.grid.train.eval_batch_size, self.grid.decode

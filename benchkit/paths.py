@@ -7,15 +7,26 @@ annotation cannot make benchkit read ``/etc/passwd`` or another user's files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from benchkit.errors import DataError
 
 
-def resolve_within(root: str | Path, relative: str | Path, source: str | Path | None = None) -> Path:
-    """``root / relative``, resolved, or a ``DataError`` naming ``source`` (the file that named the path)."""
-    base = Path(root).expanduser().resolve()
-    target = (base / relative).resolve()
+def resolve_within(
+    root: str | Path, relative: str | Path, source: str | Path | None = None, *, follow_links: bool = True
+) -> Path:
+    """``root / relative``, resolved, or a ``DataError`` naming ``source`` (the file that named the path).
+
+    ``follow_links=False`` normalises ``..`` without resolving symbolic links: a name read from a data file still
+    cannot climb out of ``root``, while links the user placed inside ``root`` (a features folder of symlinks to
+    another disk) keep working."""
+    if follow_links:
+        base = Path(root).expanduser().resolve()
+        target = (base / relative).resolve()
+    else:
+        base = Path(os.path.normpath(Path(root).expanduser().absolute()))
+        target = Path(os.path.normpath(base / relative))
     if target != base and base not in target.parents:
         named = f" named in {source}" if source else ""
         raise DataError(f"path {str(relative)!r}{named} leads outside the dataset root {base}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchkit.config import Cell, Grid, expand, stable_hash
+from benchkit.config import Cell, Grid, TrainConfig, expand, stable_hash
 from benchkit.errors import DataError, PluginError
 from benchkit.plugins import Registry, Resolved
 
@@ -92,7 +92,7 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
             **{kind: describe(r) for kind, r in parts.items()},
             "protocol": grid.protocol.model_dump(),
             **({"train_fraction": cell.train_fraction} if cell.train_fraction is not None else {}),
-            "train": grid.train.model_dump(),
+            "train": train_config(grid.train),
             "decode": grid.decode.model_dump(),
             "seed": grid.seed,
         }
@@ -101,3 +101,9 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
     if len(set(ids)) != len(ids):
         raise PluginError("two cells of the grid resolve to the same configuration; remove the duplicate axis value")
     return planned
+
+
+def train_config(train: TrainConfig) -> dict[str, Any]:
+    """The training recipe as it enters a cell's id; options added later enter it only when set, so the ids of
+    runs stored before them stay valid."""
+    return train.model_dump(exclude={"standardize"} if not train.standardize else None)

@@ -5,6 +5,7 @@ windows (T = 3, 4), the observed-feature pooling, and one-line errors for missin
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -377,3 +378,15 @@ def test_registered_names_and_presets_resolve(monkeypatch):
     for name in ours:
         given = {} if presets[name]["plugin"] == "procedural-synthetic" else {"root": "data"}
         assert registry.resolve("dataset", name, given).entry.name == presets[name]["plugin"]
+
+
+def test_a_video_id_cannot_lead_outside_the_features_folder(coin_root):
+    """A video id read from the annotation names a feature file; ``../`` in it is refused with one line."""
+    write_features(coin_root, "stolen", ramp(20), "npy")  # beside, not inside, features/
+    data = json.loads((coin_root / "COIN.json").read_text())
+    data["database"]["../stolen"] = data["database"].pop("vidA")
+    (coin_root / "COIN.json").write_text(json.dumps(data))
+    message = re.escape("'../stolen.npy' named in the coin annotations leads outside")
+    with pytest.raises(DataError, match=message) as excinfo:
+        coin(str(coin_root), task="classification")
+    assert "\n" not in str(excinfo.value)

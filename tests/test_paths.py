@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from benchkit.errors import DataError
@@ -28,3 +30,13 @@ def test_symlinks_out_of_the_root_are_refused(tmp_path):
     (root / "link").symlink_to(outside)
     with pytest.raises(DataError, match="leads outside"):
         resolve_within(root, "link/file.npy")
+
+
+def test_lexical_mode_keeps_user_links_but_refuses_climbing(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "a.npy").symlink_to(outside / "a.npy")  # a features folder of links to another disk
+    assert resolve_within(root, "a.npy", follow_links=False) == root / "a.npy"
+    with pytest.raises(DataError, match=re.escape("'../outside/a.npy' named in ann.json leads outside")):
+        resolve_within(root, "../outside/a.npy", "ann.json", follow_links=False)

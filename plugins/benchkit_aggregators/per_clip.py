@@ -1,11 +1,17 @@
-"""``per-clip``: any aggregator applied to each clip (or frame) on its own → one token per clip.
+"""``per-clip``: any aggregator applied to each clip on its own → its tokens, clip after clip.
 
-At the patch level the tokens are ``(B, C, k, D)``: ``C`` clips of ``k`` tokens each for the precomputed clip
-features of the procedural datasets (spec vedit.md §3: each clip's frames → k tokens), or ``T`` frames of ``P``
-patches for a video backbone. ``per-clip`` builds the ``inner`` aggregator for a frame-level sequence of ``k``
-tokens, runs it on every clip (one weight set shared by all clips) and returns its tokens clip after clip:
-``(B, C * inner.num_tokens, inner.out_dim)``. This is how a clip compressor (attention pooling, an LSTM, NetVLAD,
-mean) feeds a predictor over clips such as VEDiT — the cross-paper composition neither paper ran.
+Two ways to cut clips out of patch-level tokens ``(B, T, P, D)``:
+
+- ``clip_frames: null`` (default): each of the ``T`` rows is a clip of ``P`` tokens. This is the layout of the
+  precomputed clip features of the procedural datasets (``C`` clips of ``k`` tokens each; spec vedit.md §3), and
+  ``inner`` is a **frame-level** aggregator run on each clip's ``k`` tokens.
+- ``clip_frames: f``: consecutive runs of ``f`` frames are the clips (``T / f`` of them; ``f`` must divide ``T``),
+  and ``inner`` is a **patch-level** aggregator run on each clip's ``(f, P, D)`` tokens. This is InvPatch
+  compressing each clip of a video backbone's window to one token, with VEDiT predicting over the clips.
+
+One weight set is shared by all clips. The output is ``(B, clips * inner.num_tokens, inner.out_dim)``: how a clip
+compressor (attention pooling, an LSTM, NetVLAD, mean, InvPatch) feeds a predictor over clips such as VEDiT — the
+cross-paper composition neither paper ran.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ from benchkit.interfaces import FeatureSpec
 
 
 class PerClip(nn.Module):
-    """Aggregate each clip's ``k`` tokens with ``inner`` (a frame-level aggregator name, preset, or mapping)."""
+    """Aggregate each clip with ``inner`` (an aggregator name, preset, or mapping with ``name``)."""
 
-    def __init__(self, spec: FeatureSpec, inner: str | dict[str, Any] = "mean") -> None:
+    def __init__(self, spec: FeatureSpec, inner: str | dict[str, Any] = "mean", clip_frames: int | None = None) -> None:
         super().__init__()
         from benchkit.plugins import get_registry
 
@@ -30,18 +36,34 @@ class PerClip(nn.Module):
         name, kwargs = (inner, {}) if isinstance(inner, str) else (inner["name"], {
             k: v for k, v in inner.items() if k != "name"})
         resolved = registry.resolve("aggregator", name, kwargs)
-        if "frame" not in resolved.entry.meta.get("levels", ()):
-            raise ValueError(f"inner aggregator {name!r} does not take a frame-level token sequence")
-        clip_spec = FeatureSpec(level="frame", dim=spec.dim, frames=spec.patches, grid=(1, 1))
+        levels = resolved.entry.meta.get("levels", ())
+        if clip_frames is None:
+            if "frame" not in levels:
+                raise ValueError(f"inner aggregator {name!r} does not take a frame-level token sequence; give "
+                                 f"clip_frames to run a patch-level aggregator on clips of that many frames")
+            clip_spec = FeatureSpec(level="frame", dim=spec.dim, frames=spec.patches, grid=(1, 1))
+            self.clips = spec.frames
+        else:
+            if clip_frames < 1 or spec.frames % clip_frames:
+                raise ValueError(f"clip_frames={clip_frames} must divide the window's {spec.frames} frames")
+            if "patch" not in levels:
+                raise ValueError(f"inner aggregator {name!r} does not take patch-level tokens, which clip_frames "
+                                 f"gives it; drop clip_frames")
+            clip_spec = FeatureSpec(level="patch", dim=spec.dim, frames=clip_frames, grid=spec.grid)
+            self.clips = spec.frames // clip_frames
+        self.clip_frames = clip_frames
         self.inner = registry.build("aggregator", resolved, clip_spec)
-        self.clips = spec.frames
-        self.num_tokens = spec.frames * self.inner.num_tokens
+        self.num_tokens = self.clips * self.inner.num_tokens
         self.out_dim = self.inner.out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, k, d = x.shape
-        out = self.inner(x.reshape(b * c, k, d))  # (B*C, n, out_dim)
-        return out.reshape(b, c * out.shape[1], out.shape[2])
+        b, t, p, d = x.shape
+        if self.clip_frames is None:
+            clips = x.reshape(b * t, p, d)  # each row: one clip's k tokens
+        else:
+            clips = x.reshape(b * self.clips, self.clip_frames, p, d)  # consecutive frames: one clip
+        out = self.inner(clips)  # (B * clips, n, out_dim)
+        return out.reshape(b, self.clips * out.shape[1], out.shape[2])
 
 
 @hookimpl

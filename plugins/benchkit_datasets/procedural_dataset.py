@@ -156,7 +156,7 @@ def from_feature_files(
     videos = [v for v in videos if subset == "all" or v.split == subset]
     kept, paths, lengths, dims = [], [], [], set()
     for video in videos:
-        path = find_feature_file(folder, video.stems or (video.id,))
+        path = find_feature_file(folder, video.stems or (video.id,), f"the {name} annotations")
         if path is None:
             continue
         shape = feature_shape(path, feature_key)

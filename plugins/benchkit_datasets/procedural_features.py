@@ -23,15 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from benchkit.errors import DataError
+from benchkit.paths import resolve_within
 
 EXTENSIONS = (".npy", ".npz", ".safetensors")
 DEFAULT_KEYS = ("frames_features", "features")
 
 
-def find_feature_file(folder: Path, stems: tuple[str, ...]) -> Path | None:
+def find_feature_file(folder: Path, stems: tuple[str, ...], source: str | None = None) -> Path | None:
+    """The first ``<stem><ext>`` file in ``folder``; a stem (a video id read from ``source``, an annotation file)
+    that leads outside ``folder`` is refused with one line (``benchkit.paths.resolve_within``); symbolic links
+    the user placed in ``folder`` are followed."""
     for stem in stems:
         for ext in EXTENSIONS:
-            path = folder / f"{stem}{ext}"
+            path = resolve_within(folder, f"{stem}{ext}", source, follow_links=False)
             if path.is_file():
                 return path
     return None
