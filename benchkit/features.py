@@ -54,7 +54,8 @@ class CachedFeatures:
         return self.frame if level == "frame" else self.patch
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 4 MiB chunks (cache files, model weights)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -100,7 +101,7 @@ class FeatureCache:
             total = sum(f["bytes"] for f in meta["files"].values())
             if verify or (verify is None and total <= FULL_VERIFY_BYTES):
                 for name in ARRAYS:
-                    if _sha256(folder / f"{name}.npy") != meta["files"][name]["sha256"]:
+                    if file_sha256(folder / f"{name}.npy") != meta["files"][name]["sha256"]:
                         raise ValueError(f"{name}.npy does not match its checksum")
         except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
             log.warning("feature cache entry %s is damaged (%s); recomputing it", folder, e)
@@ -158,7 +159,7 @@ class FeatureCache:
             for name, arr in arrays.items():
                 arr.flush()
                 path = tmp / f"{name}.npy"
-                files[name] = {"shape": list(arr.shape), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+                files[name] = {"shape": list(arr.shape), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
             del arrays
             atomic_write_json(
                 tmp / "meta.json",

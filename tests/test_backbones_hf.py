@@ -18,7 +18,7 @@ from benchkit_backbones.weights import content_hash
 from benchkit_datasets.synthetic import SyntheticMoves
 
 from benchkit.errors import DataError, PluginError
-from benchkit.features import FeatureCache, _sha256
+from benchkit.features import FeatureCache, file_sha256
 
 D, SIZE, PATCH = 16, 32, 8  # width, processed frame side, patch side: a 4x4 grid of 16 patches
 SMALL = {"hidden_size": D, "num_attention_heads": 2, "intermediate_size": 32}
@@ -244,7 +244,7 @@ def fake_hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
     (repo / "blobs").mkdir(parents=True)
     snapshot.mkdir(parents=True)
     for f in folder.iterdir():
-        blob = repo / "blobs" / _sha256(f)
+        blob = repo / "blobs" / file_sha256(f)
         shutil.copy(f, blob)
         (snapshot / f.name).symlink_to(Path("../..") / "blobs" / blob.name)
     (repo / "refs").mkdir()
@@ -260,7 +260,7 @@ def test_loads_from_the_hugging_face_cache_by_id(tmp_path, monkeypatch, checkpoi
     bb = HFBackbone(FAMILIES["dinov2"], model="tiny-org/dinov2-tiny")
     assert bb.folder == snapshot
     weights = snapshot / "model.safetensors"
-    assert content_hash(weights) == _sha256(weights) == weights.resolve().name
+    assert content_hash(weights) == file_sha256(weights) == weights.resolve().name
     assert bb.fingerprint() == backbones["dinov2"].fingerprint()
     torch.testing.assert_close(bb.encode(clips(4)).patch, backbones["dinov2"].encode(clips(4)).patch)
 

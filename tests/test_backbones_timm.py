@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from benchkit.cli import main
 from benchkit.errors import PluginError
-from benchkit.features import _sha256
+from benchkit.features import file_sha256
 
 VIT = "vit_tiny_patch16_224"
 VIT_KW = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 16, "num_heads": 2}  # 4x4 grid, width 16
@@ -94,7 +94,7 @@ def test_loads_from_the_hugging_face_cache(tmp_path, monkeypatch, vit, vit_backb
     snapshot = repo / "snapshots" / ("ab" * 20)
     snapshot.mkdir(parents=True)
     (repo / "blobs").mkdir()
-    blob = repo / "blobs" / _sha256(vit[0])
+    blob = repo / "blobs" / file_sha256(vit[0])
     shutil.copy(vit[0], blob)
     (snapshot / "model.safetensors").symlink_to(Path("../..") / "blobs" / blob.name)
     (repo / "refs").mkdir()

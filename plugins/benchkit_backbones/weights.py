@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from benchkit.errors import PluginError
-from benchkit.features import _sha256
+from benchkit.features import file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")
@@ -95,7 +95,7 @@ def content_hash(path: Path) -> str:
 
 @functools.cache
 def _hash_once(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256(Path(path))
+    return file_sha256(Path(path))
 
 
 def files_identity(paths: list[Path]) -> dict[str, str]:
