@@ -14,6 +14,7 @@ rows hold per family is tabulated in :mod:`benchkit_backbones.hf_families` and `
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -193,22 +194,9 @@ class HFBackbone(FrozenEncoder):
         return frame, patch, grid
 
 
-def _factory(family: Family):
-    def build(
-        model: str | None = None,
-        path: str | None = None,
-        weights: str = "pretrained",
-        preprocess: str | dict[str, Any] = "processor",
-        frame_token: str = "default",
-        device: str = "auto",
-        precision: str = "auto",
-        batch_size: int | None = None,
-        seed: int = 0,
-        config: dict[str, Any] | None = None,
-    ) -> HFBackbone:
-        return HFBackbone(family, model, path, weights, preprocess, frame_token, device, precision, batch_size, seed,
-                          config)
-
+def _factory(family: Family) -> functools.partial:
+    """``HFBackbone`` with its family bound: the grid keywords are the rest of its signature."""
+    build = functools.partial(HFBackbone, family)
     build.__name__ = build.__qualname__ = f"{family.name}_backbone"
     build.__doc__ = family.description
     return build
