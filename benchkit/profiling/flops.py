@@ -3,9 +3,12 @@
 Convention: real FLOPs of matrix products, convolutions and attention (a multiply-add is 2 FLOPs; MACs are FLOPs
 / 2), elementwise work left out, as fvcore, timm and the counter itself do. On top of the counter:
 
-- the formulas of :mod:`benchkit.profiling.formulas` (recurrent nets, matrix-vector products);
+- the formulas of :mod:`benchkit.profiling.formulas` (recurrent nets, matrix-vector products) and of
+  :mod:`benchkit.profiling.attention` (every attention kernel, counted as the math path counts it);
 - PyTorch's fused ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` inference fast path is switched off
-  while counting: it is one native kernel the counter counts as 0; the unfused path computes the same products;
+  while counting, for attribution: that one kernel (counted by formula all the same) would put all of a layer's
+  FLOPs on the layer itself, where the unfused path names ``self_attn``, ``linear1``, ...; both count the same;
+- a watch on every attention op dispatched, for the guard: the counter must have counted its products;
 - attribution to modules: the call runs inside a root module holding the named components, so every module is
   named by its path (``aggregator.merge.attn``) and methods that are not ``forward`` (``predictor.predict``) are
   attributed through the submodules they call.
@@ -22,9 +25,11 @@ import torch
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook
 from torch.utils import module_tracker
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchkit.profiling.formulas import OP_FORMULAS, formula_for, free_reason
+from benchkit.profiling.attention import ATTENTION_FORMULAS, expected_flops, is_attention_op
+from benchkit.profiling.formulas import OP_FORMULAS, formula_for, free_reason, is_attention_module
 from benchkit.profiling.params import modules_of
 
 
@@ -52,7 +57,8 @@ class FlopCount:
     ``forward`` never ran, e.g. a predictor used through ``predict``, sums its children); ``own``: FLOPs of a
     module that ran outside its child modules; ``called``: modules whose ``forward`` ran; ``formulas``: FLOPs that
     came from a module formula, per path; ``by_op``: totals per counted op (``formula:<Class>`` for formulas);
-    ``unaccounted``: see :func:`unaccounted`."""
+    ``attention``: per module that computed attention (inclusive), whether its products were counted, and if not
+    why; ``unaccounted``: see :func:`unaccounted`."""
 
     total: int
     by_op: dict[str, int]
@@ -60,6 +66,7 @@ class FlopCount:
     own: dict[str, int]
     called: set[str]
     formulas: dict[str, int] = field(default_factory=dict)
+    attention: dict[str, str] = field(default_factory=dict)
     unaccounted: list[str] = field(default_factory=list)
 
     def component(self, name: str) -> int:
@@ -122,6 +129,49 @@ def _tracker_safe_in_inference_mode() -> Iterator[None]:
         module_tracker.register_multi_grad_hook = original
 
 
+_BATCHED_PRODUCTS = (torch.ops.aten.bmm, torch.ops.aten.baddbmm)  # the math path's Q·Kᵀ and A·V
+COUNTED = "counted"
+
+
+class _AttentionWatch(TorchDispatchMode):
+    """Sees each op before the counter does (it is entered inside it). For an attention op (see
+    :func:`benchkit.profiling.attention.is_attention_op`) it compares what the counter counted during the call
+    with what the formula says it must have: at least the ``Q·Kᵀ`` and ``A·V`` products. The verdict is recorded
+    for every module the call ran in, the innermost one named in a miss."""
+
+    supports_higher_order_operators = True
+
+    def __init__(self, counter: FlopCounterMode) -> None:
+        super().__init__()
+        self.counter = counter
+        self.verdicts: dict[str, str] = {}  # counter's module name -> COUNTED or why not
+
+    def _counted(self) -> int:
+        return sum(self.counter.flop_counts["Global"].values())
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        packet = getattr(func, "_overloadpacket", None)
+        if packet is None or not is_attention_op(packet):
+            return func(*args, **kwargs)
+        before = self._counted()
+        out = func(*args, **kwargs)
+        counted = self._counted() - before
+        if not any(isinstance(t, torch.Tensor) for t in (out if isinstance(out, tuple | list) else (out,))):
+            return out  # a query about attention (a flag, a choice), not a computation
+        expected = expected_flops(packet, args, kwargs)
+        tracker = getattr(self.counter, "mod_tracker", None)
+        parents = {p for p in getattr(tracker, "parents", ()) if p != "Global"} or {ROOT}
+        if counted >= (expected if expected is not None else 1):
+            for name in parents:
+                self.verdicts.setdefault(name, COUNTED)
+        else:
+            inner = max(sorted(parents), key=lambda p: p.count("."))
+            need = f"{expected:,}" if expected is not None else "some"
+            self.verdicts[inner] = f"{packet}: {counted:,} FLOPs counted, {need} expected (attention products)"
+        return out
+
+
 def count_flops(fn: Callable[[], Any], components: Mapping[str, Any], backward: bool = False) -> FlopCount:
     """Count ``fn()`` (which may call ``.backward()``; say so with ``backward`` so module formulas count their
     backward too, as 2x their forward: gradients with respect to inputs and to weights)."""
@@ -145,7 +195,8 @@ def count_flops(fn: Callable[[], Any], components: Mapping[str, Any], backward: 
     handle = register_module_forward_hook(on_forward)
     try:
         counter = FlopCounterMode(display=False, custom_mapping=OP_FORMULAS)
-        with _no_fused_attention(), _tracker_safe_in_inference_mode(), counter:
+        watch = _AttentionWatch(counter)
+        with _no_fused_attention(), _tracker_safe_in_inference_mode(), counter, watch:
             root(fn)
     finally:
         handle.remove()
@@ -175,6 +226,11 @@ def count_flops(fn: Callable[[], Any], components: Mapping[str, Any], backward: 
         return modules[path]
 
     fill("")
+    attention = {_relative(n): v for n, v in watch.verdicts.items()}
+    attention_ops = {*_BATCHED_PRODUCTS, *ATTENTION_FORMULAS}
+    for name, ops in counts.items():
+        if name != "Global" and any(n > 0 for op, n in ops.items() if op in attention_ops):
+            attention.setdefault(_relative(name), COUNTED)
     own = {p: modules[p] - sum(modules[c] for c in tree.get(p, ())) if p in called or not p else 0 for p in modules}
     result = FlopCount(
         total=total,
@@ -183,6 +239,7 @@ def count_flops(fn: Callable[[], Any], components: Mapping[str, Any], backward: 
         own=own,
         called=called,
         formulas={_relative(n): v for n, v in formula_calls.items()},
+        attention=attention,
     )
     result.unaccounted = unaccounted(result, root, names)
     return result
@@ -193,11 +250,18 @@ def _module_at(names: dict[nn.Module, str], name: str) -> nn.Module:
 
 
 def unaccounted(count: FlopCount, root: nn.Module, names: dict[nn.Module, str]) -> list[str]:
-    """Modules with parameters of their own that contributed 0 FLOPs and are not declared free.
+    """Modules with parameters of their own that contributed 0 FLOPs and are not declared free, and modules
+    whose attention products were not counted.
 
     A module whose ``forward`` ran must have FLOPs of its own (outside its children) or a formula. A module that
     never ran (``nn.MultiheadAttention.out_proj`` is used through its weight, not called) is covered by its
     nearest ancestor that ran (the whole call when none did), which must have FLOPs of its own.
+
+    Attention is checked apart, since counted projections would hide a missing ``Q·Kᵀ`` / ``A·V``: every
+    attention op dispatched must have been counted at least as its formula says (the innermost module it ran in
+    is listed otherwise; ``count.attention`` says why), and every attention module that ran
+    (:func:`benchkit.profiling.formulas.is_attention_module`) must have attention products counted inside it:
+    a counted attention op, or the math path's ``bmm`` / ``baddbmm``.
     """
     parents = {names[c]: names[m] for m in names for c in m.children() if c in names}
     missing = []
@@ -214,4 +278,10 @@ def unaccounted(count: FlopCount, root: nn.Module, names: dict[nn.Module, str]) 
             ancestor = parents.get(ancestor, ROOT)
         if count.own.get(_relative(ancestor), 0) <= 0:
             missing.append(path)
+    for module, name in names.items():
+        path = _relative(name)
+        if path in count.called and is_attention_module(module) and path not in count.attention:
+            count.attention[path] = f"{type(module).__name__}: no attention products counted inside it"
+    missing += [p or "(outside the components' modules)" for p, verdict in count.attention.items()
+                if verdict != COUNTED and p not in missing]
     return missing

@@ -8,14 +8,18 @@ The counter has formulas for matrix products, convolutions and attention kernels
   forward is ``2 · steps · Σ numel(weight_*)`` FLOPs: for one LSTM layer and direction with gates of
   ``4·(i·h + h·h + 2h)`` parameters that is ``2 · N · T · 4h(i + h)``.
 - **op formulas** for products the counter leaves out: ``mv`` / ``addmv`` (a matrix times a vector, e.g.
-  ``tokens @ u`` in attention pooling) and ``dot`` / ``vdot``.
+  ``tokens @ u`` in attention pooling) and ``dot`` / ``vdot``; and every attention kernel PyTorch can dispatch,
+  counted alike whichever it picks (:mod:`benchkit.profiling.attention`).
 - **free declarations**: modules whose parameters only enter elementwise operations or lookups (norms,
   embeddings, learnable exponents). They contribute 0 FLOPs under the counter's convention (products only), and
   the guard in :func:`benchkit.profiling.flops.unaccounted` accepts them; any other module with parameters that
   contributes 0 FLOPs is reported, so a new layer the counter cannot see never silently counts as free.
+- **attention modules** (:func:`declare_attention`; ``nn.MultiheadAttention``, Hugging Face ``*Attention``
+  classes, the first-party attention blocks): the guard also requires that their ``Q·Kᵀ`` and ``A·V`` products
+  were counted, since their projections alone would hide a missing attention formula.
 
-Plugins register their own with :func:`register_formula` and :func:`declare_free` (a class, or its dotted
-``module.QualName`` when importing it would be costly).
+Plugins register their own with :func:`register_formula`, :func:`declare_free` and :func:`declare_attention` (a
+class, or its dotted ``module.QualName`` when importing it would be costly).
 """
 
 from __future__ import annotations
@@ -27,11 +31,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from benchkit.profiling.attention import ATTENTION_FORMULAS
+
 ModuleFormula = Callable[[nn.Module, tuple, Any], int]
 """``(module, positional inputs, output) -> forward FLOPs`` of one call."""
 
 _FORMULAS: dict[type | str, tuple[ModuleFormula, str]] = {}
 _FREE: dict[type | str, str] = {}
+_ATTENTION: dict[type | str, str] = {}
 
 
 def register_formula(module_type: type | str, formula: ModuleFormula, note: str) -> None:
@@ -43,6 +50,13 @@ def declare_free(module_type: type | str, reason: str) -> None:
     """Accept 0 FLOPs from the parameters ``module_type`` holds itself (elementwise use, concatenation, lookup);
     its child modules are still checked one by one. ``reason`` says why."""
     _FREE[module_type] = reason
+
+
+def declare_attention(module_type: type | str, note: str = "attention") -> None:
+    """Mark ``module_type`` (and its subclasses) as computing attention: whenever it runs, the guard requires
+    attention products (an attention kernel's formula, or batched ``bmm`` / ``baddbmm`` products) counted inside
+    it."""
+    _ATTENTION[module_type] = note
 
 
 def _lookup(table: dict[type | str, Any], module: nn.Module) -> Any:
@@ -59,6 +73,14 @@ def formula_for(module: nn.Module) -> tuple[ModuleFormula, str] | None:
 
 def free_reason(module: nn.Module) -> str | None:
     return _lookup(_FREE, module)
+
+
+def is_attention_module(module: nn.Module) -> bool:
+    """Declared with :func:`declare_attention`, or a Hugging Face (``transformers``) class named ``*Attention``."""
+    cls = type(module)
+    return _lookup(_ATTENTION, module) is not None or (
+        cls.__module__.startswith("transformers.") and cls.__name__.endswith("Attention")
+    )
 
 
 def rnn_steps(x: torch.Tensor | PackedSequence, batch_first: bool) -> int:
@@ -94,8 +116,10 @@ OP_FORMULAS: dict[Any, Callable[..., int]] = {
     torch.ops.aten.addmv: _addmv_flops,
     torch.ops.aten.dot: _dot_flops,
     torch.ops.aten.vdot: _dot_flops,
+    **ATTENTION_FORMULAS,
 }
-"""Extra per-op formulas passed to ``FlopCounterMode(custom_mapping=...)``."""
+"""Extra per-op formulas passed to ``FlopCounterMode(custom_mapping=...)`` (they replace the counter's own for the
+same op: attention is counted one way, see :mod:`benchkit.profiling.attention`)."""
 
 register_formula(nn.RNNBase, rnn_flops, "2 · steps · Σ weights (LSTM, GRU, RNN; one kernel the counter misses)")
 
@@ -104,6 +128,14 @@ for _norm in (nn.LayerNorm, nn.GroupNorm, nn.RMSNorm, nn.LocalResponseNorm):
 declare_free(nn.modules.batchnorm._NormBase, "normalisation: elementwise scale and shift")
 declare_free(nn.Embedding, "lookup (gather), no arithmetic")
 declare_free(nn.PReLU, "elementwise activation")
+declare_attention(nn.MultiheadAttention)
+for _name in (
+    "benchkit_aggregators.invpatch.Attention",
+    "benchkit_predictors.joint_attention.JointAttention",
+    "benchkit_predictors.attentive_classifier.SelfAttentionBlock",
+    "benchkit_predictors.attentive_classifier.CrossAttentionBlock",
+):
+    declare_attention(_name)
 declare_free("benchkit_aggregators.gem.GeM", "elementwise power mean: clamp, pow, mean")
 declare_free(
     "benchkit_predictors.transformer_baselines.TransformerDecoderPredictor",
