@@ -19,8 +19,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # one clear line and exit 2 for every user mistake
         try:
             return super().invoke(ctx)
-        except BenchkitError as e:
-            click.echo(f"error: {e}", err=True)
+        except BenchkitError as e:  # one line even when the message quotes a user's multi-line or huge value
+            message = " ".join(str(e).splitlines())
+            click.echo(f"error: {message if len(message) <= 2000 else message[:1999] + '…'}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: the folds stored so far are kept; run the same command to resume", err=True)
@@ -69,7 +70,7 @@ def _load(grid_path: str, overrides: tuple[str, ...]):
 
 
 @main.command()
-@click.argument("grid", type=click.Path(dir_okay=False))
+@click.argument("grid", type=click.Path())  # a directory or FIFO: one `error:` line from the loader
 @click.argument("overrides", nargs=-1)
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Default: runs/<grid name>.")
 @click.option("--only", multiple=True, metavar="AXIS=PATTERN[,AXIS=PATTERN]", help="Run only matching cells.")
@@ -113,7 +114,7 @@ def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[
 
 
 @main.command()
-@click.argument("grid", type=click.Path(dir_okay=False))
+@click.argument("grid", type=click.Path())  # a directory or FIFO: one `error:` line from the loader
 @click.argument("overrides", nargs=-1)
 @click.option("--only", multiple=True, metavar="AXIS=PATTERN")
 def validate(grid: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> None:
@@ -153,6 +154,7 @@ def ls(kind: str | None, pattern: str) -> None:
 def plugins() -> None:
     """List plugin packages: name, version, what each registers, and any that failed to load."""
     reg = _registry()
+    reg.load_all()  # import every plugin: one that no longer loads is listed as failed
     by_plugin: dict[str, list[str]] = {}
     for kind, entries in reg.entries.items():
         for name, entry in entries.items():
@@ -170,7 +172,7 @@ def plugins() -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dirs", metavar="RUN_DIR...", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "latex", "html", "all"]), default="md",
               show_default=True, help="'all': every format, written to --out.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the one format to FILE, not stdout.")
@@ -189,16 +191,21 @@ def plugins() -> None:
               help="Label columns and profile columns (params_M, gflops, latency_ms, ...).")
 @click.option("--compare", nargs=2, multiple=True, metavar="CELL_A CELL_B",
               help="Paired t-test of two cells on their shared folds; a cell is an id prefix or KEY=PATTERN[,...].")
-def report(run_dir: str, fmt: str, output: str | None, out_dir: str | None, figures: bool | None,
+def report(run_dirs: tuple[str, ...], fmt: str, output: str | None, out_dir: str | None, figures: bool | None,
            kinds: tuple[str, ...], metric: str | None, group_by: str | None, rows: str | None, columns: str | None,
            compare: tuple[tuple[str, str], ...]) -> None:
-    """Render RUN_DIR's leaderboard, paired comparisons and figures from stored results only."""
+    """Render RUN_DIR's leaderboard, paired comparisons and figures from stored results only. Several run
+    directories make one leaderboard (a grid split by --only across machines, or grids that share cells)."""
     from benchkit.report.leaderboard import FORMATS
     from benchkit.report.run_report import FIGURES_DIR, ReportOptions, RunReport
     from benchkit.store import atomic_write_text
 
-    if not Path(run_dir).is_dir():
-        raise BenchkitError(f"run directory not found: {run_dir}")
+    for run_dir in run_dirs:
+        if not Path(run_dir).is_dir():
+            raise BenchkitError(f"run directory not found: {run_dir}")
+    run_dir = run_dirs[0]
+    if len(run_dirs) > 1 and not out_dir and (fmt == "all" or ((figures or kinds) and fmt != "html")):
+        raise BenchkitError("several run directories: give --out DIR for the report's files")
     if output and (fmt == "all" or out_dir):
         raise BenchkitError("--output writes one format to one file; use --out DIR for several")
 
@@ -207,7 +214,7 @@ def report(run_dir: str, fmt: str, output: str | None, out_dir: str | None, figu
 
     options = ReportOptions(group_by=group_by, rows=keys(rows), columns=keys(columns), compare=list(compare),
                             figures=list(kinds) or None, metric=metric)
-    rep = RunReport(run_dir, options)
+    rep = RunReport(list(run_dirs), options)
     draw = figures if figures is not None else bool(kinds) or fmt in ("html", "all") or out_dir is not None
     if out_dir or fmt == "all":
         target = Path(out_dir or Path(run_dir) / "report")
@@ -228,7 +235,7 @@ def report(run_dir: str, fmt: str, output: str | None, out_dir: str | None, figu
 
 
 @main.command()
-@click.argument("grid_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("grid_file", required=False, type=click.Path())
 @click.argument("overrides", nargs=-1)
 @click.option("--backbone", "-b", help="Backbone plugin or preset: adds the backbone phase; features from its output.")
 @click.option("--aggregator", "-a", help="Aggregator plugin or preset.")

@@ -19,15 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from benchkit import yaml_safe
 from benchkit.errors import ConfigError
+from benchkit.yaml_safe import short
 
 AXES: tuple[str, ...] = ("dataset", "backbone", "level", "aggregator", "predictor")
 SWEEP_AXES: tuple[str, ...] = ("train_fraction", "frames")
 COMPONENT_AXES: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+MAX_CELLS = 10_000
+"""Cells of a grid before exclude/--only (the papers' largest grids: ~100)."""
+MAX_CELL_WORK = 1_000_000
+"""Cells x (keyword nodes of a cell's components + exclude/only selectors): what planning walks and hashes."""
+MAX_ENV_CHARS = 4 * yaml_safe.MAX_BYTES
+"""Characters that ``${VAR}`` expansion may add to a grid."""
 
 
 class _Frozen(BaseModel):
@@ -263,86 +270,88 @@ class Cell:
 
 
 def expand_env(value: Any, where: str = "") -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree."""
-    if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str):
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of a parsed YAML tree (adding at most
+    ``MAX_ENV_CHARS`` characters in all)."""
+    budget = [MAX_ENV_CHARS]
 
-        def sub(m: re.Match[str]) -> str:
-            var, default = m.group(1), m.group(2)
-            if var in os.environ:
-                return os.environ[var]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {var} is not set (used in {where or 'the grid'})")
+    def walk(value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
 
-        return _ENV.sub(sub, value)
-    return value
+            def sub(m: re.Match[str]) -> str:
+                var, default = m.group(1), m.group(2)
+                text = os.environ.get(var, default)
+                if text is None:
+                    raise ConfigError(f"environment variable {yaml_safe.one_line(var, 80)} is not set (used in "
+                                      f"{yaml_safe.one_line(where, 120) or 'the grid'})")
+                budget[0] -= len(text)
+                if budget[0] < 0:
+                    raise ConfigError(f"${{VAR}} expansion adds more than {MAX_ENV_CHARS:,} characters to the grid "
+                                      f"(at {yaml_safe.one_line(where, 120)})")
+                return text
+
+            return _ENV.sub(sub, value)
+        return value
+
+    return walk(value, where)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``train.epochs=3`` / ``aggregator=[mean,max]``: values are parsed as YAML and set at the dotted path."""
+    """``train.epochs=3`` / ``aggregator=[mean,max]``: values are parsed as YAML and set at the dotted path.
+
+    Values are read within the limits of a grid file (benchkit/yaml_safe.py), all overrides together at most
+    ``MAX_BYTES`` characters and a key at most ``MAX_DEPTH`` parts."""
     raw = json.loads(json.dumps(raw))  # deep copy of plain data
+    if sum(len(item) for item in overrides) > yaml_safe.MAX_BYTES:
+        raise ConfigError(f"overrides: more than {yaml_safe.MAX_BYTES // 1024} KiB of KEY=VALUE text")
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not KEY=VALUE (e.g. train.epochs=3)")
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {item!r}: value is not valid YAML ({_first_line(e)})") from None
-        node = raw
+            raise ConfigError(f"override {short(item)} is not KEY=VALUE (e.g. train.epochs=3)")
         parts = key.strip().split(".")
+        if len(parts) > yaml_safe.MAX_DEPTH:
+            raise ConfigError(f"override {short(item)}: key has more than {yaml_safe.MAX_DEPTH} parts")
+        value = yaml_safe.loads(text, f"override {short(item, 60)}") if text.strip() else ""
+        node = raw
         for part in parts[:-1]:
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a mapping in the grid")
+                raise ConfigError(f"override {short(item)}: {short(part)} is not a mapping in the grid")
             node = child
         node[parts[-1]] = value
     return raw
 
 
-def _first_line(error: Exception) -> str:
-    return " ".join(str(error).split())
-
-
 def load_raw(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"grid file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(e, "problem", None) or _first_line(e)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
+    """The grid file's mapping, read within the limits of benchkit/yaml_safe.py (size, nodes, depth, types)."""
+    data = yaml_safe.load_file(path, "grid file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a grid must be a YAML mapping, got {type(data).__name__}")
     return data
 
 
 def parse_grid(raw: dict[str, Any], source: str = "grid") -> Grid:
+    yaml_safe.check_tree(raw, source)  # overrides and API callers bypass the loader's limits
     raw = expand_env(raw)
     try:
         return Grid.model_validate(raw)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "str", "dict[")))
-        msg = err["msg"]
+        loc = yaml_safe.one_line(loc, 160)
+        msg = yaml_safe.one_line(err["msg"], 200)
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required key is missing"
         extra = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
         got = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {short(got)})"
         raise ConfigError(f"{source}: {loc or 'grid'}: {msg}{shown}{extra}") from None
 
 
@@ -378,6 +387,9 @@ def parse_selectors(items: Iterable[str]) -> list[dict[str, str]]:
 
 def expand(grid: Grid, only: Sequence[dict[str, str]] = ()) -> list[Cell]:
     """Cartesian product of the axes (zipped groups advance together), minus ``exclude``, filtered by ``only``."""
+    empty = [a for a in AXES if not grid.axis(a)]
+    if empty:
+        raise ConfigError(f"{empty[0]}: an empty list (give at least one value)")
     groups: list[list[str]] = []
     zipped = set()
     for group in grid.zip:
@@ -392,6 +404,7 @@ def expand(grid: Grid, only: Sequence[dict[str, str]] = ()) -> list[Cell]:
 
     choices = [list(zip(*(grid.axis(a) for a in group), strict=True)) for group in groups]
     sweeps = [[(name, v) for v in getattr(grid.sweep, name)] for name in grid.sweep.axes()]
+    _check_size(grid, [*choices, *sweeps], only)
     cells = []
     for combo in itertools.product(*choices, *sweeps):
         values: dict[str, Any] = {}
@@ -407,6 +420,32 @@ def expand(grid: Grid, only: Sequence[dict[str, str]] = ()) -> list[Cell]:
     if not cells:
         raise ConfigError("the grid expands to no cells (check exclude/--only)")
     return cells
+
+
+def _check_size(grid: Grid, lists: list[list[Any]], only: Sequence[dict[str, str]]) -> None:
+    """Refuse a grid whose cells (before exclude/--only) or planning work exceed ``MAX_CELLS`` / ``MAX_CELL_WORK``
+    before any cell is built: a few hundred list entries multiply into billions of cells."""
+    cells = 1
+    for values in lists:
+        cells *= len(values)
+    if cells > MAX_CELLS:
+        raise ConfigError(f"the grid expands to {cells:,} cells before exclude/--only, over the limit of "
+                          f"{MAX_CELLS:,}; split it into several grids")
+
+    def nodes(value: Any) -> int:
+        count, stack = 0, [value]
+        while stack:
+            item = stack.pop()
+            count += 1
+            stack.extend(item.values() if isinstance(item, dict) else item if isinstance(item, list | tuple) else ())
+        return count
+
+    per_cell = len(grid.exclude) + len(only) + sum(
+        max((nodes(c.kwargs) for c in grid.axis(axis)), default=0) for axis in COMPONENT_AXES
+    )
+    if cells * per_cell > MAX_CELL_WORK:
+        raise ConfigError(f"the grid expands to {cells:,} cells of ~{per_cell:,} keyword and selector nodes each, "
+                          f"over the limit of {MAX_CELL_WORK:,} in all; split it or shorten its lists")
 
 
 # -- identity -----------------------------------------------------------------------------------------------------

@@ -5,15 +5,14 @@ preprocessing fingerprint). It holds ``frame.npy`` ``(N, T, D)`` and ``patch.npy
 read memory-mapped, and ``meta.json`` (shapes, patch grid, SHA-256 of each file). Inputs are a dataset's
 ``video(i)``: uint8 frames, or for a feature dataset (``kind = "features"``) float clip embeddings ``(C, k, E)``,
 passed to the backbone as float32 (the ``precomputed`` backbone encodes them). It is built in a temporary
-folder and renamed into place, so a killed extraction leaves no entry; a truncated or corrupted entry is detected
-on load, reported and rebuilt, never used.
+folder and renamed into place, so a killed extraction leaves no entry (its temporary folder is removed by the next
+process that opens the cache); a truncated or corrupted entry is detected on load, moved aside to
+``<key>.corrupt`` with a one-line warning and rebuilt, never used (``benchkit.integrity``).
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -27,19 +26,22 @@ import numpy as np
 import torch
 
 from benchkit.config import stable_hash
+from benchkit.errors import StoreError
+from benchkit.integrity import (
+    FULL_VERIFY_BYTES,
+    DamagedFile,
+    file_sha256,
+    quarantine,
+    read_verified,
+    sweep_once,
+    temp_path,
+    write_verified,
+)
 from benchkit.interfaces import Backbone, Dataset
-from benchkit.store import atomic_write_json
+from benchkit.paths import default_cache_dir
 
 log = logging.getLogger("benchkit")
 ARRAYS = ("frame", "patch")
-FULL_VERIFY_BYTES = 256 << 20  # entries up to this size are hash-checked on every load
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("BENCHKIT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "benchkit"
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,6 @@ class CachedFeatures:
 
     def level(self, level: str) -> np.ndarray:
         return self.frame if level == "frame" else self.patch
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 4 MiB chunks (cache files, model weights)."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _batch(dataset: Dataset, idx: range) -> torch.Tensor:
@@ -76,6 +69,7 @@ class FeatureCache:
         self.root = Path(root).expanduser() if root else default_cache_dir()
         self.dir = self.root / "features"
         self.backbone_calls = 0  # forward passes made through this object (benchmarks assert 0 on a rerun)
+        sweep_once(self.dir)  # temporary folders of killed extractions
 
     @staticmethod
     def key(dataset: Dataset, backbone: Backbone, backbone_config: dict[str, Any]) -> str:
@@ -84,12 +78,12 @@ class FeatureCache:
         )
 
     def load(self, key: str, verify: bool | None = None) -> CachedFeatures | None:
-        """The entry, or None if absent. A damaged entry is logged, removed and reported absent."""
+        """The entry, or None if absent. A damaged entry is moved aside (one warning line) and reported absent."""
         folder = self.dir / key
         if not folder.is_dir():
             return None
         try:
-            meta = json.loads((folder / "meta.json").read_text())
+            meta = read_verified(folder / "meta.json")
             arrays = {}
             for name in ARRAYS:
                 path = folder / f"{name}.npy"
@@ -103,9 +97,8 @@ class FeatureCache:
                 for name in ARRAYS:
                     if file_sha256(folder / f"{name}.npy") != meta["files"][name]["sha256"]:
                         raise ValueError(f"{name}.npy does not match its checksum")
-        except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
-            log.warning("feature cache entry %s is damaged (%s); recomputing it", folder, e)
-            shutil.rmtree(folder, ignore_errors=True)
+        except (OSError, ValueError, KeyError, TypeError, StoreError) as e:
+            quarantine(folder, e.reason if isinstance(e, DamagedFile) else str(e), "recomputing it")
             return None
         return CachedFeatures(key, arrays["frame"], arrays["patch"], tuple(meta["grid"]), computed=False)
 
@@ -133,8 +126,7 @@ class FeatureCache:
         return CachedFeatures(cached.key, cached.frame, cached.patch, cached.grid, computed=True)
 
     def _extract(self, key, dataset, backbone, backbone_config, batch_size, progress) -> None:
-        tmp = self.dir / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = temp_path(self.dir / key)
         tmp.mkdir(parents=True)
         n, arrays, grid, start = len(dataset), {}, None, time.perf_counter()
         try:
@@ -161,7 +153,7 @@ class FeatureCache:
                 path = tmp / f"{name}.npy"
                 files[name] = {"shape": list(arr.shape), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
             del arrays
-            atomic_write_json(
+            write_verified(
                 tmp / "meta.json",
                 {
                     "key": key,
@@ -184,12 +176,12 @@ class FeatureCache:
     def entries(self) -> list[dict[str, Any]]:
         rows = []
         for folder in sorted(self.dir.glob("*")) if self.dir.is_dir() else []:
-            if not folder.is_dir() or folder.name.startswith("."):
+            if not folder.is_dir() or folder.name.startswith(".") or folder.name.endswith(".corrupt"):
                 continue
             size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
             try:
-                meta = json.loads((folder / "meta.json").read_text())
-            except (OSError, json.JSONDecodeError):
+                meta = read_verified(folder / "meta.json")
+            except (OSError, StoreError):
                 meta = {}
             rows.append({"key": folder.name, "bytes": size, "meta": meta})
         return rows
@@ -200,4 +192,7 @@ class FeatureCache:
             if keys is None or any(row["key"].startswith(k) for k in keys):
                 shutil.rmtree(self.dir / row["key"], ignore_errors=True)
                 removed.append(row["key"])
+        for aside in self.dir.glob("*.corrupt") if self.dir.is_dir() else []:  # damaged entries moved aside
+            if keys is None or any(aside.name.startswith(k) for k in keys):
+                shutil.rmtree(aside, ignore_errors=True)
         return removed

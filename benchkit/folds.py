@@ -25,13 +25,14 @@ from tqdm.auto import tqdm
 from benchkit import errors
 from benchkit.config import Grid, parse_grid, stable_hash
 from benchkit.decoding import candidate_tokens, viterbi_tokens
+from benchkit.devices import resolve_device
 from benchkit.errors import BenchkitError, DataError
 from benchkit.features import CachedFeatures, FeatureCache
 from benchkit.interfaces import Dataset, FeatureSpec, PredictorSpec
 from benchkit.plan import PlannedCell, plan, resolve_metrics
 from benchkit.plugins import Registry, Resolved
 from benchkit.splits import make_splits, subsample_train
-from benchkit.training import Batches, CellModel, Standardize, fit, predict, resolve_device, seed_everything
+from benchkit.training import Batches, CellModel, Standardize, fit, predict, seed_everything
 from benchkit.vocabulary import Vocabulary
 
 log = logging.getLogger("benchkit")
@@ -79,6 +80,7 @@ class Datasets:
         self._bundles: dict[str, DatasetBundle] = {}
 
     def get(self, key: str, resolved: Resolved) -> DatasetBundle:
+        """The bundle of the dataset configuration ``key`` (``PlannedCell.dataset_key``), built on first use."""
         if key not in self._bundles:
             dataset = self.registry.build("dataset", resolved)
             n = len(dataset)
@@ -88,8 +90,8 @@ class Datasets:
             max_len = max(len(r) for r in refs) + 2
             tokens = np.array([dataset.vocabulary.encode(r, max_len) for r in refs], dtype=np.int64)
             protocol = self.grid.protocol
-            key = protocol.group_key or ("split" if protocol.kind == "fixed_split" else None)
-            splits = make_splits(dataset.groups(key), protocol)
+            group_key = protocol.group_key or ("split" if protocol.kind == "fixed_split" else None)
+            splits = make_splits(dataset.groups(group_key), protocol)
             self._bundles[key] = DatasetBundle(dataset, splits, tokens, refs)
         return self._bundles[key]
 
@@ -134,7 +136,7 @@ class FoldRunner:
         self.grid, self.registry, self.progress = grid, registry, progress
         self.cells = {pc.id: pc for pc in (cells if cells is not None else plan(grid, registry, only))}
         self.metrics = resolve_metrics(registry, grid)
-        self.device = resolve_device(grid.train.device)
+        self.device = resolve_device(grid.train.device, "train.device")
         self.datasets = datasets or Datasets(registry, grid)
         self.cache = FeatureCache(grid.cache_dir)
         self._features: dict[tuple[str, str], CachedFeatures] = {}

@@ -1,23 +1,31 @@
-"""The interfaces the core relies on; every plugin kind meets one of these.
+"""The interfaces the core relies on; every plugin kind meets one of these. Plugins import them from
+``benchkit.api``.
 
 - dataset factory ``(**kwargs) -> Dataset``
 - backbone factory ``(**kwargs) -> Backbone``
-- aggregator factory ``(spec: FeatureSpec, **kwargs) -> nn.Module`` mapping tokens to ``(B, K, out_dim)``
+- aggregator factory ``(spec: FeatureSpec, **kwargs) -> Aggregator`` mapping tokens to ``(B, K, out_dim)``
 - predictor factory ``(spec: PredictorSpec, **kwargs) -> Predictor``
-- metric function ``(predictions, references, **kwargs) -> float``
+- metric function ``(predictions, references, **kwargs) -> float``: a ``Metric``
 - executor factory ``(**kwargs) -> Executor`` running folds in-process, in worker processes or on a cluster
+
+Optional capabilities, which the core looks for on a plugin's object (``hasattr``) and uses when a grid asks:
+``LogitsPredictor`` (``decode.viterbi``), ``CandidatesPredictor`` (``decode.candidates``),
+``ReferencePredictor`` (``benchkit profile --reference``), ``StepSequences`` (a dataset's training transitions for
+Viterbi decoding) and ``HasComponents`` (parameter rows per part in profiles).
+
+Nothing here imports torch or numpy at run time: importing the interfaces is free.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+    from torch import nn
 
     from benchkit.vocabulary import Vocabulary
 
@@ -119,6 +127,68 @@ class Predictor(Protocol):
     def predict(self, prefix: torch.Tensor) -> list[list[int]]:
         """Greedy token ids per sample, up to and including EOS when produced."""
         ...
+
+
+@runtime_checkable
+class Aggregator(Protocol):
+    """An ``nn.Module`` from ``factory(spec: FeatureSpec, **kwargs)``: tokens ``(B, T, D)`` (frame level) or
+    ``(B, T, P, D)`` (patch level, ``P = spec.patches``) → ``(B, num_tokens, out_dim)`` prefix tokens."""
+
+    num_tokens: int
+    out_dim: int
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """``fn(predictions, references, **kwargs) -> float``: one fold's score over per-sample sequences (action
+    indices, or names for metrics registered with ``tokens="names"``); registered with ``higher_is_better``."""
+
+    def __call__(self, predictions: Sequence[Sequence[Any]], references: Sequence[Sequence[Any]], /,
+                 **kwargs: Any) -> float: ...
+
+
+@runtime_checkable
+class LogitsPredictor(Protocol):
+    """A predictor with per-slot scores, which ``decode.viterbi`` decodes over training transitions."""
+
+    def logits(self, prefix: torch.Tensor) -> torch.Tensor:
+        """``(B, T, A)`` unnormalised scores of the ``A`` actions at each of ``T`` target slots."""
+        ...
+
+
+@runtime_checkable
+class CandidatesPredictor(Protocol):
+    """A predictor that samples several sequences per sample (``decode.candidates: K``, Ego4D's ED@Z)."""
+
+    def candidates(self, prefix: torch.Tensor, k: int) -> list[list[list[int]]]:
+        """``k`` token sequences per sample, each as ``predict`` returns one."""
+        ...
+
+
+@runtime_checkable
+class ReferencePredictor(Protocol):
+    """A predictor with a reference decoding loop (no KV cache), profiled beside ``predict`` when present."""
+
+    def predict_reference(self, prefix: torch.Tensor) -> list[list[int]]: ...
+
+
+@runtime_checkable
+class StepSequences(Protocol):
+    """A dataset whose videos have step sequences: Viterbi decoding counts the training videos' transitions. An
+    optional ``transition_smoothing: float`` (default 0) is added to every count (COIN: 1)."""
+
+    def step_sequences(self, indices: Sequence[int] | None = None) -> list[list[int]]:
+        """The step-class sequence of every video the samples ``indices`` come from, each video once."""
+        ...
+
+
+@runtime_checkable
+class HasComponents(Protocol):
+    """A model that names its parts (InvPatch's merge / cct / frame_vit): profiles count their parameters too."""
+
+    def components(self) -> Mapping[str, nn.Module]: ...
 
 
 @runtime_checkable

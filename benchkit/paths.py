@@ -1,4 +1,5 @@
-"""Data paths from untrusted files (annotations, label files, manifests) stay inside the folder the user named.
+"""Where benchkit keeps its caches, and data paths from untrusted files that must stay inside the folder the user
+named.
 
 A relative path read from a dataset's own files is joined to the dataset root and resolved (``..`` and symbolic
 links followed); if the result is not inside the resolved root it is refused with one line, so a crafted
@@ -11,6 +12,15 @@ import os
 from pathlib import Path
 
 from benchkit.errors import DataError
+
+
+def default_cache_dir() -> Path:
+    """``$BENCHKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/benchkit`` (``~/.cache/benchkit``): features, decoded data,
+    the plugin manifest."""
+    env = os.environ.get("BENCHKIT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "benchkit"
 
 
 def resolve_within(

@@ -7,6 +7,7 @@ user mistakes, with the same one-line messages.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,16 @@ def describe(resolved: Resolved) -> dict[str, Any]:
 def check_paths(resolved: Resolved) -> None:
     for key in resolved.entry.meta.get("paths", ()):
         value = resolved.kwargs.get(key)
-        if value is not None and not Path(value).expanduser().exists():
-            raise DataError(f"dataset {resolved.entry.name!r}: {key} does not exist: {value}")
+        if value is None:
+            continue
+        if not isinstance(value, str | os.PathLike):
+            raise DataError(f"dataset {resolved.entry.name!r}: {key} must be a path, got {type(value).__name__}")
+        try:  # `~nouser/x` (RuntimeError), a NUL byte (ValueError), a name too long (OSError)
+            exists = Path(value).expanduser().exists()
+        except (OSError, ValueError, RuntimeError):
+            exists = False
+        if not exists:
+            raise DataError(f"dataset {resolved.entry.name!r}: {key} does not exist: {str(value)[:200]}")
 
 
 def resolve_metrics(registry: Registry, grid: Grid) -> dict[str, Resolved]:

@@ -31,7 +31,9 @@ def plugin_commands(registry: Registry, builtin: frozenset[str]) -> dict[str, tu
     owners = dict.fromkeys(builtin, "benchkit (built-in)")
     if registry.pm is None:
         return found
-    for impl in registry.pm.hook.benchkit_commands.get_hookimpls():
+    registry.load_hook("benchkit_commands")  # plugins known from the manifest are imported only now
+    impls = registry.pm.hook.benchkit_commands.get_hookimpls()
+    for impl in sorted(impls, key=lambda i: registry.plugin_order(registry.pm.get_name(i.plugin) or "?")):
         plugin = registry.pm.get_name(impl.plugin) or "?"
         dist = _dist(registry, plugin)
         try:

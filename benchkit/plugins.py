@@ -6,6 +6,11 @@ is recorded in ``Registry.failures`` (``benchkit plugins`` shows it) and the oth
 
 ``BENCHKIT_DISABLE_PLUGIN_AUTOLOAD=1`` turns autoloading off, as pytest's variable of the same shape does; then
 only the entry points named in ``BENCHKIT_PLUGINS`` (comma-separated) are loaded.
+
+Loading is lazy: names, descriptions, metadata and presets of a plugin come from the plugin manifest
+(``benchkit.manifest``) when it holds a current record, and the plugin module is imported only when one of its
+names is built or its signature checked (``Entry.factory``), or one of its hooks is called. A plugin without a
+record is imported at once and recorded for the next process.
 """
 
 from __future__ import annotations
@@ -14,20 +19,22 @@ import difflib
 import fnmatch
 import functools
 import inspect
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from importlib import metadata
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
-import yaml
 
-from benchkit import hookspecs
-from benchkit.errors import PluginError
+from benchkit import hookspecs, yaml_safe
+from benchkit.errors import ConfigError, PluginError
+from benchkit.manifest import EntryPoint, Manifest, Uncacheable, decode, encode
+
+log = logging.getLogger("benchkit")
 
 KINDS: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor", "metric", "executor")
 # Positional context the core passes before the user's keyword arguments (checked against signatures).
@@ -48,18 +55,46 @@ class Source:
     version: str
 
 
-@dataclass(frozen=True)
+_UNLOADED: Any = object()
+
+
 class Entry:
-    kind: str
-    name: str
-    factory: Callable[..., Any]
-    source: Source
-    meta: dict[str, Any] = field(default_factory=dict)
+    """A registered name of one kind: its factory, the plugin it came from, its registration metadata.
+
+    An entry registered from the plugin manifest knows its description and metadata but not yet its factory:
+    ``factory`` imports the plugin on first access (a one-line ``PluginError`` when the plugin no longer loads).
+    """
+
+    __slots__ = ("_description", "_factory", "_load", "kind", "meta", "name", "source")
+
+    def __init__(
+        self, kind: str, name: str, factory: Callable[..., Any], source: Source, meta: dict[str, Any] | None = None,
+        *, description: str | None = None, load: Callable[[Entry], Callable[..., Any]] | None = None,
+    ) -> None:
+        self.kind, self.name, self.source, self.meta = kind, name, source, dict(meta or {})
+        self._factory, self._description, self._load = factory, description, load
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        if self._factory is _UNLOADED:
+            assert self._load is not None
+            self._factory = self._load(self)
+        return self._factory
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the factory is at hand (its plugin imported)."""
+        return self._factory is not _UNLOADED
 
     @property
     def description(self) -> str:
-        doc = self.meta.get("description") or inspect.getdoc(self.factory) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        if self._description is None:
+            doc = self.meta.get("description") or inspect.getdoc(self.factory) or ""
+            self._description = doc.strip().splitlines()[0] if doc.strip() else ""
+        return self._description
+
+    def __repr__(self) -> str:
+        return f"Entry({self.kind!r}, {self.name!r}, {self.source.dist} ({self.source.plugin}))"
 
 
 @dataclass(frozen=True)
@@ -82,6 +117,17 @@ class Failure:
     error: str
 
 
+@dataclass
+class _Lazy:
+    """A plugin known to the registry: its entry point, the hooks it implements, its module once imported."""
+
+    source: Source
+    ep: EntryPoint
+    hooks: tuple[str, ...]
+    module: ModuleType | None = None
+    error: str | None = None  # why it cannot be imported (then it is not tried again)
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A name from a grid resolved to a plugin entry and its final keyword arguments."""
@@ -102,19 +148,24 @@ class Registry:
         self.pm: pluggy.PluginManager | None = None
         self._source: Source | None = None
         self._added: list[tuple[str, str, str]] = []
+        self._lazy: dict[str, _Lazy] = {}  # entry-point name -> how to import it
+        self._manifest: Manifest | None = None
 
     # -- registration API used by plugins -------------------------------------------------------------------
     def add(self, kind: str, name: str, factory: Callable[..., Any], **meta: Any) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown plugin kind {kind!r}; kinds are {', '.join(KINDS)}")
-        source = self._source or Source("<direct>", "<direct>", "0")
+        self._put(Entry(kind, name, factory, self._source or Source("<direct>", "<direct>", "0"), meta))
+
+    def _put(self, entry: Entry) -> None:
+        kind, name, source = entry.kind, entry.name, entry.source
         claimant, preset = f"{source.dist} ({source.plugin})", self.presets[kind].get(name)
         if name in self.entries[kind]:
             other = self.entries[kind][name].source
             self._clash(kind, name, f"{other.dist} ({other.plugin})", claimant)
         if preset and not preset.override:
             self._clash(kind, name, f"the preset from {preset.origin}", claimant, OVERRIDE_HINT)
-        self.entries[kind][name] = Entry(kind, name, factory, source, dict(meta))
+        self.entries[kind][name] = entry
         self._added.append(("entry", kind, name))
 
     def dataset(self, name: str, factory: Callable[..., Any], *, paths: Iterable[str] = (), **meta: Any) -> None:
@@ -248,7 +299,157 @@ class Registry:
 
     def cell_finished(self, **kwargs: Any) -> None:
         if self.pm is not None:
+            for error in self.load_hook("benchkit_cell_finished"):
+                log.warning(error)
             self.pm.hook.benchkit_cell_finished(**kwargs)
+
+    # -- loading --------------------------------------------------------------------------------------------
+    def load_hook(self, hook: str) -> list[str]:
+        """Import the not yet imported plugins that implement ``hook`` (as recorded), so that calling it reaches
+        them; returns the errors of those that fail (recorded in ``failures`` too)."""
+        return [e for plugin, lazy in list(self._lazy.items()) if hook in lazy.hooks for e in self._try(plugin)]
+
+    def load_all(self) -> None:
+        """Import every plugin (``benchkit plugins``): each failure is recorded, stale records are refreshed."""
+        for plugin in list(self._lazy):
+            self._try(plugin)
+
+    def plugin_order(self, plugin: str) -> int:
+        """Position of a plugin in loading order (entry points first, then in-process modules)."""
+        names = [s.plugin for s in self.plugins]
+        return names.index(plugin) if plugin in names else len(names)
+
+    def _try(self, plugin: str) -> list[str]:
+        lazy = self._lazy[plugin]
+        if lazy.module is not None or lazy.error is not None:
+            return []
+        try:
+            self._import(plugin)
+        except PluginError as e:
+            return [str(e)]
+        return []
+
+    def _add_module(self, source: Source, load: Callable[[], ModuleType], ep: EntryPoint | None = None) -> None:
+        """Import a plugin now and register it (guarded); an entry point is recorded in the manifest."""
+        assert self.pm is not None
+        try:
+            module = load()
+            self.pm.register(module, name=source.plugin)
+        except Exception as e:
+            self.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
+            return
+        register, added = getattr(module, "benchkit_register", None), []
+        if register is not None:  # else a hook-only plugin (a logger, CLI commands): loaded, nothing to register
+            try:
+                with self.registering(source):
+                    register(registry=self)
+                added = list(self._added)
+            except Exception as e:
+                self.pm.unregister(module)
+                self.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
+                return
+        self.plugins.append(source)
+        if ep is None:
+            return
+        hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or [])
+        self._lazy[source.plugin] = _Lazy(source, ep, tuple(hooks), module=module)
+        if self._manifest is not None:
+            with suppress(Uncacheable):
+                self._manifest.put(ep, hooks, self._record(added))
+
+    def _record(self, added: list[tuple[str, str, str]]) -> list[list[Any]]:
+        """A plugin's registrations (``_added``) as plain data, in order; ``Uncacheable`` when they are not."""
+        ops: list[list[Any]] = []
+        for table, kind, name in added:
+            if table == "entry":
+                e = self.entries[kind][name]
+                ops.append(["entry", kind, name, encode(e.description), encode(e.meta)])
+            else:
+                p = self.presets[kind][name]
+                ops.append(["preset", kind, name, encode(p.plugin), encode(p.kwargs), encode(p.description),
+                            encode(p.override)])
+        return ops
+
+    def _add_recorded(self, source: Source, ep: EntryPoint, record: dict[str, Any]) -> None:
+        """Register what the manifest says ``ep`` registers, without importing it; clashes fail it as at import."""
+        lazy = self._lazy[source.plugin] = _Lazy(source, ep, tuple(record.get("hooks", ())))
+        origin = f"{source.dist} ({source.plugin})"
+        try:
+            with self.registering(source):
+                for op in record["ops"]:
+                    if op[0] == "entry":
+                        _, kind, name, description, meta = op
+                        self._put(Entry(kind, name, _UNLOADED, source, decode(meta), description=description,
+                                        load=self._load_factory))
+                    else:
+                        _, kind, name, plugin, kwargs, description, override = op
+                        self._add_preset(Preset(kind, name, plugin, decode(kwargs), description, origin, override))
+        except PluginError as e:  # a name another plugin has: this plugin fails, as it would when imported
+            lazy.error = f"{type(e).__name__}: {e}"
+            self.failures.append(Failure(source.plugin, source.dist, lazy.error))
+            return
+        except (KeyError, TypeError, ValueError):  # a malformed record: import the plugin instead
+            del self._lazy[source.plugin]
+            self._add_module(source, ep.load, ep)
+            return
+        self.plugins.append(source)
+
+    def _load_factory(self, entry: Entry) -> Callable[..., Any]:
+        self._import(entry.source.plugin)
+        if not entry.loaded:
+            raise PluginError(
+                f"{entry.kind} {entry.name!r}: plugin {entry.source.plugin} ({entry.source.dist}) no longer registers"
+                " it (its recorded listing was out of date and is refreshed); run the command again"
+            )
+        return entry.factory
+
+    def _import(self, plugin: str) -> ModuleType:
+        """Import a plugin registered from the manifest and attach its factories to its entries. A plugin that
+        fails now is handled as one that failed at start-up: recorded in ``failures``, its names and presets
+        removed, and a ``PluginError`` saying why."""
+        lazy = self._lazy[plugin]
+        if lazy.module is not None:
+            return lazy.module
+        if lazy.error is not None:
+            raise PluginError(f"plugin {plugin} ({lazy.source.dist}) failed to load: {lazy.error}")
+        source, scratch = lazy.source, Registry()
+        try:
+            module = lazy.ep.load()
+            register = getattr(module, "benchkit_register", None)
+            if register is not None:
+                with scratch.registering(source):
+                    register(registry=scratch)
+            if self.pm is not None and not self.pm.is_registered(module):
+                self.pm.register(module, name=plugin)
+        except Exception as e:
+            lazy.error = f"{type(e).__name__}: {e}"
+            self.failures.append(Failure(plugin, source.dist, lazy.error))
+            self._forget(source)
+            self._stale(lazy)
+            raise PluginError(f"plugin {plugin} ({source.dist}) failed to load: {lazy.error}") from None
+        lazy.module = module
+        mine = {(k, n): e for k, names in self.entries.items() for n, e in names.items() if e.source == source}
+        for (kind, name), entry in mine.items():
+            if not entry.loaded and name in scratch.entries[kind]:
+                entry._factory = scratch.entries[kind][name].factory
+        if set(mine) != {(k, n) for k, names in scratch.entries.items() for n in names}:
+            self._stale(lazy)
+        return module
+
+    def _forget(self, source: Source) -> None:
+        """Remove a plugin's names and presets (it failed to import after being registered from its record)."""
+        origin = f"{source.dist} ({source.plugin})"
+        for kind in KINDS:
+            for name in [n for n, e in self.entries[kind].items() if e.source == source]:
+                del self.entries[kind][name]
+            for name in [n for n, p in self.presets[kind].items() if p.origin == origin]:
+                del self.presets[kind][name]
+        self.plugins = [s for s in self.plugins if s != source]
+
+    def _stale(self, lazy: _Lazy) -> None:
+        if self._manifest is not None:
+            self._manifest.drop(lazy.ep)
+            self._manifest.save()
 
 
 def check_kwargs(entry: Entry, kwargs: dict[str, Any]) -> None:
@@ -278,31 +479,35 @@ def check_kwargs(entry: Entry, kwargs: dict[str, Any]) -> None:
         raise PluginError(f"{entry.kind} {entry.name!r}: missing required keyword {', '.join(map(repr, missing))}")
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    eps = metadata.entry_points(group=hookspecs.PROJECT)
-    seen, out = set(), []
-    for ep in eps:  # an editable install can expose the same distribution twice
-        key = (ep.name, ep.value)
-        if key not in seen:
-            seen.add(key)
-            out.append(ep)
-    return out
-
-
 def _load_registry_file(registry: Registry, path: Path) -> None:
     if not path.is_file():
         return
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        registry.failures.append(Failure(str(path), "registry.yaml", f"unreadable YAML: {e}".splitlines()[0]))
+    try:  # within the limits of a grid file: BENCHKIT_REGISTRY may name any user's file
+        data = _read_registry_file(registry, path) or {}
+    except ConfigError as e:
+        registry.failures.append(Failure(str(path), "registry.yaml", f"unreadable YAML: {e}"))
+        return
+    if not isinstance(data, dict):
+        registry.failures.append(Failure(str(path), "registry.yaml", "not a mapping of kind -> presets"))
         return
     for kind, presets in data.items():
+        if not isinstance(presets, dict | None):
+            registry.failures.append(Failure(f"{path.name}:{kind}", "registry.yaml", "not a mapping of presets"))
+            continue
         for name, spec in (presets or {}).items():
             try:
                 registry._add_preset(_yaml_preset(kind, name, spec, path))
             except PluginError as e:
                 registry.failures.append(Failure(f"{path.name}:{kind}.{name}", "registry.yaml", str(e)))
+
+
+def _read_registry_file(registry: Registry, path: Path) -> Any:
+    """The parsed file, kept in the manifest while the file is unchanged (parsing within limits is not free)."""
+
+    def parse(path: Path) -> Any:
+        return yaml_safe.load_file(path, "registry file")
+
+    return registry._manifest.registry_file(path, parse) if registry._manifest else parse(path)
 
 
 def _yaml_preset(kind: str, name: str, spec: Any, path: Path) -> Preset:
@@ -319,42 +524,29 @@ def _yaml_preset(kind: str, name: str, spec: Any, path: Path) -> Preset:
 
 
 def load_plugins(extra: Iterable[ModuleType] = (), registry_files: Iterable[Path] | None = None) -> Registry:
-    """Discover and register every plugin; never raises for a broken plugin (it is recorded instead)."""
+    """Discover and register every plugin; never raises for a broken plugin (it is recorded instead).
+
+    An entry point with a current record in the plugin manifest is registered from it and imported later, when
+    first needed; the others, and the ``extra`` modules, are imported and registered now."""
     registry = Registry()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registry.pm = pm
+    manifest = registry._manifest = Manifest.open()
     disabled = os.environ.get("BENCHKIT_DISABLE_PLUGIN_AUTOLOAD", "").strip() not in ("", "0")
     allowed = {p.strip() for p in os.environ.get("BENCHKIT_PLUGINS", "").split(",") if p.strip()}
 
-    candidates: list[tuple[Source, Callable[[], ModuleType]]] = []
-    for ep in _entry_points():
+    for ep in manifest.entry_points():
         if disabled and ep.name not in allowed:
             continue
-        dist = ep.dist.name if ep.dist else "?"
-        version = ep.dist.version if ep.dist else "?"
-        candidates.append((Source(ep.name, dist, version), ep.load))
+        source = Source(ep.name, ep.dist, ep.version)
+        record = manifest.record(ep)
+        if record is not None:
+            registry._add_recorded(source, ep, record)
+        else:
+            registry._add_module(source, ep.load, ep)
     for module in extra:
-        candidates.append((Source(module.__name__, "<in-process>", "0"), functools.partial(lambda m: m, module)))
-
-    for source, load in candidates:
-        try:
-            module = load()
-            pm.register(module, name=source.plugin)
-        except Exception as e:
-            registry.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
-            continue
-        register = getattr(module, "benchkit_register", None)
-        if register is None:  # a hook-only plugin (a logger, CLI commands): loaded, nothing to register
-            registry.plugins.append(source)
-            continue
-        try:
-            with registry.registering(source):
-                register(registry=registry)
-            registry.plugins.append(source)
-        except Exception as e:
-            pm.unregister(module)
-            registry.failures.append(Failure(source.plugin, source.dist, f"{type(e).__name__}: {e}"))
+        registry._add_module(Source(module.__name__, "<in-process>", "0"), functools.partial(lambda m: m, module))
 
     files = [REGISTRY_FILE] if registry_files is None else list(registry_files)
     for extra_file in os.environ.get("BENCHKIT_REGISTRY", "").split(os.pathsep):
@@ -362,6 +554,7 @@ def load_plugins(extra: Iterable[ModuleType] = (), registry_files: Iterable[Path
             files.append(Path(extra_file))
     for path in files:
         _load_registry_file(registry, path)
+    manifest.save()
     return registry
 
 

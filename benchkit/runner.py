@@ -27,18 +27,17 @@ from tqdm.auto import tqdm
 import benchkit
 from benchkit.baselines import BASELINE_LABELS, BASELINES, baseline_predictions
 from benchkit.config import Grid
-from benchkit.errors import StoreError
+from benchkit.devices import resolve_device
 from benchkit.folds import Datasets, FoldRunner, FoldTask, RemoteFolds, fold_seed, raise_user_error, score
 from benchkit.interfaces import Executor, FeatureSpec
 from benchkit.plan import PlannedCell, plan, resolve_metrics
 from benchkit.plugins import Registry, Resolved
 from benchkit.report.leaderboard import write_leaderboard
 from benchkit.stats import summarize
-from benchkit.store import RunStore, atomic_write_json, atomic_write_text, read_json
-from benchkit.training import resolve_device
+from benchkit.store import RunStore, atomic_write_json, atomic_write_text
 
 log = logging.getLogger("benchkit")
-PACKAGES = ("benchkit", "torch", "transformers", "numpy", "pydantic", "pluggy", "scipy")
+PACKAGES = ("benchkit", "torch", "transformers", "timm", "numpy", "pydantic", "pluggy", "scipy")
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def run_grid(
     cells = plan(grid, registry, only)
     metrics = resolve_metrics(registry, grid)
     executor = executor or build_executor(registry, grid)
-    device = resolve_device(grid.train.device)
+    device = resolve_device(grid.train.device, "train.device")
     store = RunStore(run_dir)
     datasets = Datasets(registry, grid)
     n_splits = grid.protocol.splits
@@ -116,14 +115,19 @@ def run_grid(
     by_id = {pc.id: pc for pc in cells}
 
     with store:
+        rewritten = [store.root / "environment.json", store.root / "plan.json"]
+        for path in [*rewritten, *(store.cell_dir(pc.id) / "cell.json" for pc in cells)]:
+            store.verify(path, "writing it again")  # a damaged one is moved aside and said so
         atomic_write_text(store.root / "grid.yaml", yaml.safe_dump(raw_grid, sort_keys=False))
-        atomic_write_json(store.root / "environment.json", environment(device))
+        env = environment(device)  # also kept in every fold record: a resumed run may mix versions
+        atomic_write_json(store.root / "environment.json", env)
         atomic_write_json(store.root / "plan.json", _plan_record(grid, cells, metrics, datasets))
         for pc in cells:
             cell_record = {"id": pc.id, **pc.config, "labels": pc.cell.labels()}
             atomic_write_json(store.cell_dir(pc.id) / "cell.json", cell_record)
 
-        stored = {(pc.id, k): store.load_fold(store.cell_dir(pc.id), k) for pc in cells for k in range(n_splits)}
+        stored = {(pc.id, k): store.load_fold(store.cell_dir(pc.id), k, predictions=True)
+                  for pc in cells for k in range(n_splits)}
         pending = [FoldTask(pc.id, k) for pc in cells for k in range(n_splits) if stored[(pc.id, k)] is None]
         n_stored = len(stored) - len(pending)
         say(
@@ -142,14 +146,14 @@ def run_grid(
         bar = tqdm(total=len(pending), unit="fold", disable=not progress, dynamic_ncols=True, file=sys.stderr)
         try:
             for result in executor.map_unordered(work, pending):
-                for message in result.messages:
+                for message in result.messages if not executor.in_process else ():  # in process: logged already
                     log.warning(message)
                 if result.user_error:
                     raise_user_error(result)
                 pc = by_id[result.cell_id]
                 folder = store.cell_dir(pc.id)
                 if result.ok:
-                    store.save_fold(folder, result.fold, result.record, result.predictions)
+                    store.save_fold(folder, result.fold, {**result.record, "environment": env}, result.predictions)
                     store.clear_error(folder, result.fold)
                 else:
                     store.save_error(folder, result.fold, {"cell": pc.id, "fold": result.fold, **result.error})
@@ -249,7 +253,7 @@ def _run_baselines(store: RunStore, grid: Grid, cells, datasets: Datasets, metri
         for name in grid.baselines:
             folder = store.baseline_dir(name, key)
             for k in range(grid.protocol.splits):
-                record = store.load_fold(folder, k)
+                record = store.load_fold(folder, k, predictions=True)
                 if record is not None and set(metrics) <= set(record["metrics"]):
                     continue
                 bundle = datasets.get(key, pc.dataset)
@@ -289,12 +293,9 @@ def _profile_cells(store: RunStore, grid: Grid, cells, runner: FoldRunner, regis
     wanted = dataclasses.asdict(options)
     for pc in cells:
         path = store.cell_dir(pc.id) / "profile.json"
-        if path.exists():
-            try:
-                if read_json(path).get("options") == wanted:
-                    continue
-            except StoreError:
-                pass  # a damaged profile is recomputed
+        stored = store.verify(path, "profiling the cell again")  # None when absent or damaged (moved aside)
+        if isinstance(stored, dict) and stored.get("options") == wanted:
+            continue
         bundle = runner.datasets.get(pc.dataset_key, pc.dataset)
         cached = runner.features(pc, bundle.dataset)
         feats = cached.level(pc.cell.level)

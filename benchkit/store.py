@@ -11,55 +11,45 @@ Layout::
       cells/<cell-id>/fold-<k>.json metrics, timings, seeds; written last, so its presence means "stored"
       cells/<cell-id>/fold-<k>.predictions.json
       cells/<cell-id>/fold-<k>.error.json  a fold that raised: error, traceback, attempts (removed once it succeeds)
+      cells/<cell-id>/profile.json  the cell's profile (grid ``profile:``)
       baselines/<name>-<dataset-key>/fold-<k>.json
       leaderboard.md
 
 Every file is written to a temporary name, fsynced and renamed, so a killed run never leaves a partial file that
-reads as valid.
+reads as valid; temporaries of a killed run are removed when the next run takes the lock. Every JSON record carries
+its checksum and is checked when read (``benchkit.integrity``): a damaged fold record or predictions file is moved
+aside to ``*.corrupt`` with a one-line warning and its fold is run again.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from benchkit.errors import StoreError
+from benchkit.integrity import (
+    DamagedFile,
+    atomic_write_text,
+    quarantine,
+    read_checked,
+    read_verified,
+    sweep_temporaries,
+    write_verified,
+)
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; results are shared like any other file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["RunStore", "atomic_write_json", "atomic_write_text", "read_json"]
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
+    """A JSON record, written atomically with its checksum (``benchkit.integrity.write_verified``)."""
+    write_verified(path, payload)
 
 
 def read_json(path: Path) -> Any:
-    """Read a stored JSON file; a corrupt one is a one-line ``StoreError`` naming it."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise StoreError(f"missing stored file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise StoreError(f"corrupt stored file {path}: {e}") from None
+    """A stored JSON record, checked; a damaged one is a one-line ``StoreError`` (``DamagedFile``) naming it."""
+    return read_verified(path)
 
 
 class RunStore:
@@ -83,6 +73,13 @@ class RunStore:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
+        self.sweep()
+
+    def sweep(self) -> list[Path]:
+        """Remove the temporary files a killed run left (the lock is held, so no other run is writing here)."""
+        folders = [self.root, *(p for d in ("cells", "baselines") for p in sorted((self.root / d).glob("*")))]
+        removed = [p for f in folders for p in sweep_temporaries(f, owned=True)]
+        return removed + sweep_temporaries(self.root / "report")
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
@@ -108,25 +105,39 @@ class RunStore:
     def fold_path(folder: Path, fold: int) -> Path:
         return folder / f"fold-{fold}.json"
 
+    @staticmethod
+    def predictions_path(folder: Path, fold: int) -> Path:
+        return folder / f"fold-{fold}.predictions.json"
+
     # -- folds ----------------------------------------------------------------------------------------------
-    def load_fold(self, folder: Path, fold: int) -> dict[str, Any] | None:
-        """A stored fold, or None when it is not stored. A corrupt file (not written by benchkit's atomic path:
-        edited or damaged on disk) is moved aside to ``*.corrupt`` and reported as not stored."""
+    def load_fold(self, folder: Path, fold: int, *, predictions: bool = False) -> dict[str, Any] | None:
+        """A stored fold, or None when it is not stored. A damaged record (or, with ``predictions``, a damaged or
+        missing predictions file) is moved aside to ``*.corrupt`` with a one-line warning and reported as not
+        stored, so the fold runs again."""
         path = self.fold_path(folder, fold)
         if not path.exists():
             return None
+        preds = self.predictions_path(folder, fold)
         try:
-            record = read_json(path)
-            if not isinstance(record, dict) or "metrics" not in record:
-                raise StoreError(f"corrupt stored file {path}: no metrics")
+            record = read_verified(path)
+            if not isinstance(record, dict) or not isinstance(record.get("metrics"), dict):
+                raise DamagedFile(path, "no metrics")
+            if predictions:
+                if not preds.exists():
+                    raise DamagedFile(path, f"{preds.name} is missing")
+                if not isinstance(read_verified(preds), dict):
+                    raise DamagedFile(preds, "not a predictions record")
             return record
-        except StoreError:
-            path.replace(path.with_suffix(".json.corrupt"))
+        except StoreError as e:
+            damaged = getattr(e, "path", path)
+            companion = path if damaged == preds else preds
+            reason = getattr(e, "reason", str(e))
+            quarantine(damaged, reason, f"fold {fold} will be run again", with_=[companion] if predictions else ())
             return None
 
     def save_fold(self, folder: Path, fold: int, record: dict[str, Any], predictions: dict[str, Any] | None) -> None:
         if predictions is not None:
-            atomic_write_json(folder / f"fold-{fold}.predictions.json", predictions)
+            atomic_write_json(self.predictions_path(folder, fold), predictions)
         atomic_write_json(self.fold_path(folder, fold), record)
 
     @staticmethod
@@ -144,16 +155,21 @@ class RunStore:
         path = self.error_path(folder, fold)
         if not path.exists():
             return None
-        try:
-            return read_json(path)
-        except StoreError as e:
-            return {"type": "StoreError", "message": str(e)}
+        return self.verify(path, "the failure is recorded again when the fold is run")
 
     def load_predictions(self, folder: Path, fold: int) -> dict[str, Any]:
-        return read_json(folder / f"fold-{fold}.predictions.json")
+        return read_verified(self.predictions_path(folder, fold))
+
+    def verify(self, path: Path, action: str) -> Any | None:
+        """A stored record, checked; None when absent, or when damaged: then it is moved aside with a one-line
+        warning ending in ``action`` (what happens instead: rewritten, recomputed, ...)."""
+        return read_checked(path, action)
 
     def plan(self) -> dict[str, Any]:
         path = self.root / "plan.json"
         if not path.exists():
             raise StoreError(f"{self.root} is not a benchkit run directory (no plan.json)")
-        return read_json(path)
+        try:
+            return read_verified(path)
+        except DamagedFile as e:
+            raise StoreError(f"{e}; `benchkit run` on this directory rewrites it") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 import time
@@ -21,14 +22,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
 
 
 def warmup_epochs(cfg: TrainConfig) -> int:
@@ -154,21 +147,43 @@ class CellModel(nn.Module):
         """The predictor's input: the (standardized) features through the aggregator."""
         return self.aggregator(self.standardize(features))
 
-    def loss(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return self.predictor.loss(self.prefix(features), tokens)
+    def loss(self, features: torch.Tensor, tokens: torch.Tensor, **options: float) -> torch.Tensor:
+        """The predictor's loss; ``options`` are the train keys its loss takes (:func:`loss_options`)."""
+        return self.predictor.loss(self.prefix(features), tokens, **options)
 
     def predict(self, features: torch.Tensor) -> list[list[int]]:
         return self.predictor.predict(self.prefix(features))
+
+
+def loss_options(predictor: nn.Module, cfg: TrainConfig) -> dict[str, float]:
+    """The train keys a predictor's ``loss`` receives as keyword arguments: ``label_smoothing`` when non-zero.
+
+    Every predictor that trains with cross-entropy takes ``loss(prefix, tokens, label_smoothing=0.0)`` and passes
+    it to ``F.cross_entropy``. A predictor whose loss has no such parameter (a regression loss, a third-party plugin
+    written against the two-argument protocol) still works at 0; a non-zero value for it is a ``ConfigError``, since
+    no key of a grid may be accepted and ignored.
+    """
+    if not cfg.label_smoothing:
+        return {}
+    parameters = inspect.signature(predictor.loss).parameters
+    if "label_smoothing" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        raise ConfigError(
+            f"train.label_smoothing={cfg.label_smoothing:g} but predictor {type(predictor).__name__}'s loss takes no "
+            "label_smoothing (it does not train with cross-entropy); set train.label_smoothing: 0"
+        )
+    return {"label_smoothing": cfg.label_smoothing}
 
 
 def fit(model: CellModel, batches: Batches, cfg: TrainConfig, seed: int, device: torch.device) -> dict:
     """Train with AdamW and the per-epoch schedule; returns the per-epoch mean loss and the wall time.
 
     AdamW is the fused implementation (multi-tensor kernels, on CPU and GPU, instead of a Python loop over the
-    parameters). The loss is summed on the device and read once per epoch, so no step waits for the device; a
-    non-finite epoch loss raises ``FloatingPointError``. Each step's phases are labelled for ``torch.profiler``
+    parameters); ``train.label_smoothing`` reaches the predictor's loss through :func:`loss_options`. The loss is
+    summed on the device and read once per epoch, so no step waits for the device; a non-finite epoch loss raises
+    ``FloatingPointError``. Each step's phases are labelled for ``torch.profiler``
     (``benchkit.data``, ``benchkit.forward``, ``benchkit.backward``, ``benchkit.optimizer``; docs/benchmarks.md).
     """
+    options = loss_options(model.predictor, cfg)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -184,7 +199,7 @@ def fit(model: CellModel, batches: Batches, cfg: TrainConfig, seed: int, device:
         total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for x, tokens in batches.epoch(cfg.batch_size, generator, cfg.drop_last, device):
             with record_function("benchkit.forward"):
-                loss = model.loss(x, tokens)
+                loss = model.loss(x, tokens, **options)
             with record_function("benchkit.backward"):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -209,3 +209,20 @@ def test_profile_flops_json_and_grid_cells(write_grid, tiny_grid):
                          (("-p", "prefix-gpt2-tiny",), "name an aggregator")]:
         code, _, err = invoke("profile", *bad, "--no-latency")
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_fold_record_names_its_environment(tmp_path, write_grid, tiny_grid):
+    """A resumed run may mix versions, so each fold keeps what produced it; the leaderboard names timm too."""
+    from importlib import metadata
+
+    from benchkit.integrity import read_verified
+
+    run_dir = tmp_path / "run"
+    code, _, _ = invoke("run", write_grid(tiny_grid), "--run-dir", run_dir, "--only", "level=frame", "--no-progress")
+    assert code == 0
+    records = sorted(run_dir.glob("cells/*/fold-*.json"))
+    records = [p for p in records if "predictions" not in p.name]
+    assert records
+    for path in records:
+        assert read_verified(path)["environment"]["packages"]["timm"] == metadata.version("timm")
+    assert f"timm {metadata.version('timm')}" in (run_dir / "leaderboard.md").read_text()

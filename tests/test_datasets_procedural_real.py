@@ -1,7 +1,25 @@
 """The real procedural loaders on tiny fixtures in each public format: COIN JSON, CrossTask CSV, NIV JSON, Ego4D LTA
 JSON; per-video features as .npy, .npz (also zipped under .npy, as the S3D release) and .safetensors; the task
-windows (T = 3, 4), the observed-feature pooling, and one-line errors for missing or malformed files."""
+windows (T = 3, 4), the observed-feature pooling, and one-line errors for missing or malformed files.
 
+Where each fixture's structure comes from (GitHub ``WenliangGuo/SCHEMA`` ships copies of the public annotation files;
+the fixtures copy their shape, not their content):
+
+- COIN: ``dataset/coin/COIN.json`` (``{"database": {vid: {...}}}``) and ``coin_train.json`` / ``coin_valid.json``
+  (``[{vid: {"recipe_type", "annotation": [{"id": "<1-based>", "segment": [s, e], "label"}], "video_url", "start",
+  "end", "duration", "class", "subset"}}]``); ``dataset/coin/taxonomy.xlsx`` (sheet ``target_action_mapping``:
+  target ids 0..179 with CamelCase names without underscores, action ids 1..778). Feature names: the S3D release
+  (``COIN_s3d.zip``) names a file ``<class>_<recipe_type>_<vid>.npy`` (GitHub ``MCG-NJU/PDPP``
+  ``dataloader/data_load_mlp.py`` builds that path; SCHEMA's ``tools/rename_coin_feat.py`` strips the prefixes);
+  YouTube ids contain ``_`` and ``-``.
+- CrossTask: ``dataset/crosstask/crosstask_release/`` (``tasks_primary.txt`` blocks; header-less
+  ``annotations/<task>_<vid>.csv`` rows ``step,start,end`` whose steps may overlap and repeat; ``videos.csv`` rows
+  ``task,vid,url`` that also list related, non-primary tasks), the P3IV lists ``cross_task_data_{True,False}.json``
+  (``[{"id": {"vid", "task", "feature", "bbox"}, "instruction_len"}]``), PDPP's ``pdpp_{train,test}_list.json``
+  (``[{"vid", "task", "length"}]``) and ``data/crosstask_idices.json`` (``{"action_idx": {"<task>_<step>": id}}``).
+- NIV: ``dataset/niv/niv_{train,valid}.json`` (``{"<task>_<nnnn>": {"task", "task_id", "steps": [{"action",
+  "action_id", "start", "end"}]}}``; 0-based action ids, steps that abut or repeat).
+"""
 from __future__ import annotations
 
 import json
@@ -40,8 +58,10 @@ def write_features(folder, stem: str, array: np.ndarray, fmt: str) -> None:
 
 
 def coin_entry(task, name, subset, steps):
-    return {"recipe_type": task, "class": name, "subset": subset, "video_url": "", "duration": 60.0,
-            "annotation": [{"id": str(i), "segment": [s, e], "label": f"step {i} of {name}"} for i, s, e in steps]}
+    return {"recipe_type": task, "annotation": [{"id": str(i), "segment": [s, e], "label": f"step {i} of {name}"}
+                                                for i, s, e in steps],
+            "video_url": "https://www.youtube.com/embed/x", "start": 0.5, "end": 59.5, "duration": 60.0,
+            "class": name, "subset": subset}
 
 
 @pytest.fixture
@@ -141,6 +161,48 @@ def test_coin_step_sequences_for_viterbi(coin_root):
     assert ds.step_sequences([0]) == [[0, 1, 2, 0]]
 
 
+def test_coin_reads_the_s3d_release_names(tmp_path):
+    """The feature release as downloaded: ``<class>_<recipe_type>_<vid>.npy``, zip archives with
+    ``frames_features``; class names and ids from COIN's taxonomy, ids with ``_`` and ``-``. Renamed files
+    (``<vid>.npy``, SCHEMA's layout) are read beside them."""
+    database = {
+        "a_B-3cD4eF5": coin_entry(0, "UseAnalyticalBalance", "training", [(65, 1, 3), (66, 4, 6), (67, 7, 9)]),
+        "-Gh_6iJ7kL8": coin_entry(179, "WrapGiftBox", "testing", [(32, 0.0, 2.0), (33, 3.0, 5.0), (32, 6.0, 8.0)]),
+        "mN9oP0qR1sT": coin_entry(179, "WrapGiftBox", "training", [(33, 0.0, 2.0), (32, 3.0, 5.0), (33, 6.0, 8.0)]),
+    }
+    (tmp_path / "COIN.json").write_text(json.dumps({"database": database}))
+    features = tmp_path / "features"
+    write_features(features, "UseAnalyticalBalance_0_a_B-3cD4eF5", ramp(12), "zip-as-npy")
+    write_features(features, "WrapGiftBox_179_-Gh_6iJ7kL8", ramp(12, 50.0), "zip-as-npy")
+    write_features(features, "mN9oP0qR1sT", ramp(12, 100.0), "npy")  # renamed as SCHEMA's script does
+    ds = coin(str(tmp_path), task="planning", horizon=3)
+    assert ds.groups("clip") == ["a_B-3cD4eF5", "-Gh_6iJ7kL8", "mN9oP0qR1sT"]
+    assert [ds.targets(i) for i in range(len(ds))] == [[64, 65, 66], [31, 32, 31], [32, 31, 32]]
+    np.testing.assert_allclose(ds.video(1)[:, 0, 0], [50.5, 58.0])  # start 0 s -> features 0, 1; end 8 s -> 7..9
+    assert len(ds.vocabulary.actions) == 67 and ds.vocabulary.actions[64] == "step 65 of UseAnalyticalBalance"
+
+
+def test_coin_two_feature_files_for_one_video_are_an_error(coin_root):
+    write_features(coin_root / "features", "MakeTea_0_vidA", ramp(20), "npy")
+    with pytest.raises(DataError) as e:
+        coin(str(coin_root))
+    assert "MakeTea_0_vidA.npy and vidA.npy are both features of one video; keep one" in one_line(e)
+    (coin_root / "features" / "MakeTea_0_vidA.npy").unlink()
+    write_features(coin_root / "features", "vidA", ramp(20), "npz")  # vidA.npy and vidA.npz
+    with pytest.raises(DataError) as e:
+        coin(str(coin_root))
+    assert "vidA.npy and vidA.npz are both features of one video" in one_line(e)
+
+
+def test_coin_class_names_cannot_lead_outside_the_features_folder(coin_root):
+    data = json.loads((coin_root / "COIN.json").read_text())
+    data["database"]["vidA"]["class"] = "../../elsewhere"
+    (coin_root / "COIN.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match="leads outside") as e:
+        coin(str(coin_root))
+    assert "\n" not in str(e.value)
+
+
 # -- CrossTask ---------------------------------------------------------------------------------------------------
 
 
@@ -180,6 +242,18 @@ def test_crosstask_p3iv_json_split_lists(crosstask_root, tmp_path):
     test.write_text(json.dumps([{"id": {"vid": "vidX", "task": "222"}}, {"id": {"vid": "vidB", "task": "222"}}]))
     ds = crosstask(str(crosstask_root), train_list=str(train), test_list=str(test))
     assert ds.groups("split") == ["train", "train", "test"]  # vidX has no features: skipped
+
+
+def test_crosstask_pdpp_split_lists(crosstask_root, tmp_path):
+    train, test = tmp_path / "pdpp_train_list.json", tmp_path / "pdpp_test_list.json"
+    train.write_text(json.dumps([{"vid": "vidA", "task": "111", "length": 4}]))
+    test.write_text(json.dumps([{"vid": "vidB", "task": "222", "length": 3}]))
+    ds = crosstask(str(crosstask_root), train_list=str(train), test_list=str(test))
+    assert ds.groups("split") == ["train", "train", "test"]
+    test.write_text(json.dumps([{"video": "vidB"}]))
+    with pytest.raises(DataError) as e:
+        crosstask(str(crosstask_root), train_list=str(train), test_list=str(test))
+    assert 'expected a list of {"id": {"vid": ...}} or of {"vid": ...}' in one_line(e)
 
 
 def test_crosstask_schema_action_index(crosstask_root, tmp_path):
@@ -390,3 +464,21 @@ def test_a_video_id_cannot_lead_outside_the_features_folder(coin_root):
     with pytest.raises(DataError, match=message) as excinfo:
         coin(str(coin_root), task="classification")
     assert "\n" not in str(excinfo.value)
+
+
+def test_the_counts_command(niv_root, crosstask_root, tmp_path, capsys):
+    """``python -m benchkit_datasets.procedural_counts``: the command behind the counts docs/procedural.md quotes."""
+    from benchkit_datasets.procedural_counts import main
+
+    assert main(["niv", str(niv_root)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["tasks"], out["steps"], out["videos"]) == (3, 25, {"test": 1, "train": 1})
+    assert out["windows"] == {"T=3": {"test": 1, "train": 2}, "T=4": {"test": 0, "train": 1}}
+    assert out["samples"] == {"T=3": {"test": 1, "train": 2}, "T=4": {"train": 1}}
+    assert main(["crosstask", str(crosstask_root)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["tasks"], out["steps"], out["videos"]) == (2, 5, {"test": 1, "train": 1})
+    assert out["samples"]["T=3"] == {"test": 1, "train": 2}
+    assert main(["niv", str(tmp_path / "nowhere")]) == 2
+    assert "NIV annotation file not found" in capsys.readouterr().err
+    assert main(["kinetics", str(niv_root)]) == 2

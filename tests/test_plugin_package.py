@@ -1,24 +1,29 @@
-"""Third-party plugin packages for real: ``benchkit new plugin`` renders the example package, and the example and a
-freshly scaffolded package, pip-installed into a folder on ``PYTHONPATH`` (no entry point is faked), are listed by
-``benchkit plugins`` and pass their own tests, which run a grid mixing them with built-in plugins.
-(``tests/test_docs_plugins.py`` runs the guide's session: install, ``plugins``, ``ls``, a grid, the allow-list.)
+"""Third-party plugin packages for real: ``benchkit new plugin`` renders the example package, and the example, a
+freshly scaffolded package and the guide's twelve-line plugin, pip-installed into a folder on ``PYTHONPATH`` (no
+entry point is faked), are listed by ``benchkit plugins``, pass their own tests and run in grids next to built-in
+plugins. (``tests/test_docs_plugins.py`` runs the guide's session: install, ``plugins``, ``ls``, a grid, the
+allow-list.)
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from benchkit.cli import main
-from benchkit.scaffold import plugin_files
+from benchkit.scaffold import plugin_files, template_files
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "benchkit-example-plugin"
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "docs" / "examples" / "benchkit-example-plugin"
+SMALLEST = REPO / "docs" / "examples" / "benchkit-std-pool"  # the guide's complete plugin in twelve lines
 IGNORED = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache")
 
 
@@ -36,6 +41,19 @@ def test_the_example_is_the_template_rendered(tmp_path):
     assert result.exit_code == 0, result.output
     assert tree(tmp_path / "benchkit-example-plugin") == tree(EXAMPLE)
     assert set(tree(EXAMPLE)) == set(plugin_files("benchkit-example-plugin"))
+
+
+def test_the_template_is_package_data():
+    """Every template file is shipped: ``pyproject.toml`` lists it as package data of ``benchkit``."""
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["benchkit"]
+    files = [f"templates/plugin/{path}" for path in template_files("plugin")]
+    assert len(files) == 6
+    assert all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), (files, globs)
+
+
+def test_the_smallest_plugin_is_twelve_lines_against_the_api():
+    lines = [line for line in (SMALLEST / "std_pool.py").read_text().splitlines() if line.strip()]
+    assert len(lines) <= 12 and "from benchkit.api import hookimpl" in lines
 
 
 @pytest.mark.parametrize(
@@ -67,8 +85,10 @@ def installed(tmp_path_factory):
     result = CliRunner().invoke(main, ["new", "plugin", "benchkit-acme", "--dir", str(root)])
     assert result.exit_code == 0, result.output
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
-    out = subprocess.run([*pip, "--target", str(root / "site"), str(root / EXAMPLE.name), str(root / "benchkit-acme")],
-                         capture_output=True, text=True, timeout=300)
+    shutil.copytree(SMALLEST, root / SMALLEST.name, ignore=IGNORED)
+    packages = [str(root / EXAMPLE.name), str(root / "benchkit-acme"), str(root / SMALLEST.name)]
+    out = subprocess.run([*pip, "--target", str(root / "site"), *packages], capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCHKIT_DISABLE", "BENCHKIT_PLUGINS"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "site"), env.get("PYTHONPATH", "")) if p)
@@ -88,10 +108,22 @@ def test_benchkit_plugins_lists_both_packages(installed):
         "benchkit-example-plugin 0.1.0  example.dataset: dataset:example-flicker",
         "benchkit-acme 0.1.0  acme.aggregator: aggregator:acme-maxmean",
         "benchkit-acme 0.1.0  acme.dataset: dataset:acme-flicker",
+        "benchkit-std-pool 0.1.0  std-pool: aggregator:std-pool",
         "benchkit 0.1.0  aggregators.mean: aggregator:mean",
     ]:
         assert line in lines, out.stdout
-    assert not [line for line in lines if line.startswith(("FAILED benchkit-example-plugin", "FAILED benchkit-acme"))]
+    assert not [line for line in lines if line.startswith(("FAILED benchkit-example-plugin", "FAILED benchkit-acme",
+                                                           "FAILED benchkit-std-pool"))]
+
+
+def test_the_smallest_plugin_runs_in_a_grid(installed):
+    root, env = installed
+    grid = root / EXAMPLE.name / "grid.yaml"  # its datasets, backbone and predictor; the aggregator replaced
+    out = subprocess.run([Path(sys.executable).parent / "benchkit", "run", str(grid), "aggregator=[std-pool, mean]",
+                          "--run-dir", str(root / "run-std-pool"), "--no-progress"],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert " std-pool |" in out.stdout and " mean |" in out.stdout, out.stdout
 
 
 def test_their_own_tests_pass_with_grids_next_to_built_in_plugins(installed):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -68,4 +67,4 @@ def test_fold_record_is_written_after_predictions(tmp_path):
     preds = folder / "fold-1.predictions.json"
     record = folder / "fold-1.json"
     assert preds.stat().st_mtime_ns <= record.stat().st_mtime_ns
-    assert json.loads(preds.read_text()) == {"predictions": [[1]]}
+    assert read_json(preds) == {"predictions": [[1]]}

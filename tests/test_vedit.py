@@ -303,3 +303,24 @@ def test_composes_with_aggregators(registry):
     vedit = registry.build("predictor", registry.resolve("predictor", "vedit-tiny", {"steps": 3}), pspec)
     assert vedit.seen_positions.tolist() == list(range(8)) and vedit.target_positions.tolist() == [8]
     assert torch.isfinite(CellModel(clips, vedit).loss(torch.randn(2, 8, 16), tokens[:, :3]))
+
+
+def test_sixteen_tokens_per_clip_reach_the_classifier(registry):
+    """COIN as the paper feeds it (benchmarks/vedit_coin.yaml): 8 clips of 16 [CLS] tokens at the patch level,
+    ``per-clip`` + ``frame-tokens`` keeps all 128 in clip order, VEDiT reads 16 tokens per clip (one RoPE position
+    per clip) and denoises 16-token target clips that the attentive classifier pools."""
+    spec = FeatureSpec(level="patch", dim=16, frames=8, grid=(1, 16))
+    clips = registry.build("aggregator", registry.resolve("aggregator", "per-clip", {"inner": "frame-tokens"}), spec)
+    x = torch.randn(2, 8, 16, 16)
+    assert clips.num_tokens == 128
+    torch.testing.assert_close(clips(x), x.reshape(2, 128, 16))
+    pspec = PredictorSpec(clips.out_dim, clips.num_tokens, SMALL, max_len=3)
+    kwargs = {"steps": 2, "tokens_per_clip": 16}
+    vedit = registry.build("predictor", registry.resolve("predictor", "vedit-tiny", kwargs), pspec)
+    assert vedit.seen_positions.tolist() == [c for c in range(8) for _ in range(16)]
+    assert vedit.target_positions.tolist() == [8] * 16
+    assert vedit.sample(clips(x)).shape == (2, 16, 16)
+    model = CellModel(clips, vedit)
+    tokens = torch.tensor([SMALL.encode([1], 3)] * 2)
+    assert torch.isfinite(model.loss(x, tokens))
+    assert [len(p) for p in model.eval().predict(x)] == [2, 2]

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-import yaml
 
+from benchkit import yaml_safe
 from benchkit.errors import ConfigError
 from benchkit.interfaces import FeatureSpec
 from benchkit.plugins import Registry
@@ -36,10 +36,7 @@ def parse_kwargs(items: Iterable[str]) -> dict[str, dict[str, Any]]:
         kind, dot, key = target.partition(".")
         if not sep or not dot or kind not in KINDS or not key:
             raise ConfigError(f"--set {item!r}: expected KIND.KEY=VALUE with KIND one of {', '.join(KINDS)}")
-        try:
-            out[kind][key] = yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: value is not valid YAML ({e.problem})") from None
+        out[kind][key] = yaml_safe.loads(value, f"--set {yaml_safe.short(item, 60)}")
     return out
 
 

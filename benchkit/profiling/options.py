@@ -78,11 +78,9 @@ class ProfileOptions:
         return cls(**value)
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"profile.device is {self.device!r} but no CUDA device is available")
-        return torch.device(self.device)
+        from benchkit.devices import resolve_device
+
+        return resolve_device(self.device, "profile.device")
 
     def torch_dtype(self) -> torch.dtype:
         return DTYPES[self.dtype]

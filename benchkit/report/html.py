@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from benchkit.report.figures import Plot, figure_bytes
 from benchkit.report.leaderboard import Table, render
 from benchkit.report.results import RunResults
-from benchkit.store import read_json
 
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -37,11 +36,9 @@ def _data_uri(plot: Plot) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(figure_bytes(plot.figure, "svg")).decode("ascii")
 
 
-def _environment(results: RunResults) -> str:
-    path = results.root / "environment.json"
-    if not path.is_file():
+def _environment(env: dict) -> str:
+    if not env:
         return ""
-    env = read_json(path)
     parts = [f"benchkit {env.get('benchkit', '?')}"]
     if env.get("git_commit"):
         parts.append(f"commit {env['git_commit'][:10]}{' (dirty)' if env.get('git_dirty') else ''}")
@@ -71,9 +68,15 @@ def render_html(results: RunResults, table: Table, plots: Sequence[Plot] = (), c
     body = [f"<h1>{title}</h1>"]
     if table.description:
         body.append(f"<p>{html.escape(table.description)}</p>")
-    meta = [f"{len(results.cells)} cells × {results.folds} {table.splits}", f"run directory {results.root}"]
-    env = _environment(results)
-    body.append(f'<p class="meta">{html.escape(" · ".join(meta))}{"<br>" + html.escape(env) if env else ""}</p>')
+    meta = [f"{len(results.cells)} cells × {results.folds} {table.splits}"]
+    if results.merged:
+        meta.append(f"{len(results.sources)} run directories merged")
+        envs = [f"{s.name} ({s.root}): {_environment(s.environment) or 'no environment.json'}" for s in results.sources]
+    else:
+        meta.append(f"run directory {results.root}")
+        envs = [e] if (e := _environment(results.sources[0].environment if results.sources else {})) else []
+    lines = [html.escape(" · ".join(meta)), *(html.escape(e) for e in envs)]
+    body.append(f'<p class="meta">{"<br>".join(lines)}</p>')
     body += ["<h2>Leaderboard</h2>", render(table, "html")]
     if comparisons:
         body += ["<h2>Paired comparisons</h2>", comparisons]

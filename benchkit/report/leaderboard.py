@@ -13,17 +13,22 @@ columns come from the cells' profiling summaries (``profile.json``: params, GFLO
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import math
+import numbers
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import DataRow, TableFormat, tabulate
 
 from benchkit.errors import BenchkitError
-from benchkit.report.results import AXES, PROFILE_KEYS, Result, RunResults, load_results
-from benchkit.stats import Summary
+from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, load_results
+from benchkit.results_frame import STATUSES, results_frame
+from benchkit.stats import Summary, summarize
 from benchkit.store import RunStore, atomic_write_text
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -63,6 +68,7 @@ class Table:
     row_keys: list[str] = field(default_factory=lambda: list(DEFAULT_ROWS))
     profile_columns: list[str] = field(default_factory=list)
     splits: str = "folds"
+    environment: dict[str, dict[str, int]] = field(default_factory=dict)  # see environment_note
 
     def sections(self) -> list[tuple[str, list[Row]]]:
         out: dict[str, list[Row]] = {}
@@ -89,6 +95,25 @@ def _unique(keys) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+def _text(value: Any) -> str:
+    """A label as text (``Result.label``'s rule, for frame values): numbers as the grid writes them, 0.5, 16."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return f"{value:g}"
+    return str(value)
+
+
+def _environment(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{torch|transformers|timm|device: {text: stored folds}}`` over the cells' stored folds; {} when no fold has
+    an environment recorded."""
+    folds = frame[(frame["status"] == "stored") & ~frame["baseline"]].drop_duplicates(["cell", "fold"])
+    columns = [f"env.{k}" for k in ENV_KEYS]
+    folds = folds[folds[columns].notna().all(axis=1)]
+    return {k: {str(v): int(n) for v, n in folds[f"env.{k}"].value_counts(sort=False).items()} for k in ENV_KEYS
+            } if len(folds) else {}
+
+
 def collect(
     source: RunStore | RunResults,
     *,
@@ -97,10 +122,14 @@ def collect(
     columns: Sequence[str] | None = None,
     profile_columns: Sequence[str] | None = None,
 ) -> Table:
-    """The leaderboard of a run. Arguments left at None come from the grid's ``report:`` section, else the defaults
-    (group by backbone; rows by level, aggregator; columns: rows, group, then every other label that varies).
-    ``group_by="none"`` puts all cells in one group. Profile keys may also be named in ``columns``."""
+    """The leaderboard of a run, built on its tidy frame (``benchkit.results_frame``). Arguments left at None come
+    from the grid's ``report:`` section, else the defaults (group by backbone; rows by level, aggregator; columns:
+    rows, group, then every other label that varies; with several runs, then ``run``). ``group_by="none"`` puts
+    all cells in one group. Profile keys may also be named in ``columns``."""
     results = source if isinstance(source, RunResults) else load_results(source)
+    frame = results_frame(results)
+    if "selected" in frame:  # hyper-parameter selection: the candidate each cell kept
+        frame = frame[frame["selected"]]
     opts = results.report_options
     group = group_by if group_by is not None else opts.get("group_by", DEFAULT_GROUP_BY)
     group = None if group is None or str(group).lower() in NO_GROUP else str(group)
@@ -109,22 +138,43 @@ def collect(
     extra = _unique([*(profile_columns or opts.get("profile_columns") or []),
                      *(c for c in requested if c in PROFILE_KEYS)])
     requested = [c for c in requested if c not in PROFILE_KEYS]
-    known = _unique([*AXES, *(k for c in results.cells for k in c.labels)])
+    names = [m["name"] for m in results.metrics]
+
+    # one entry per cell (then baseline), in the frame's order: labels as text, per-metric summaries, fold counts
+    first = frame.drop_duplicates("cell")
+    label_keys = [k for k in frame.attrs["labels"] if first.loc[~first["baseline"], k].notna().any()]
+    runs = frame[frame["status"] == "stored"].groupby("cell", sort=False)["run"].unique()
+    if results.merged:
+        label_keys.append("run")
+    known = _unique([*AXES, *label_keys])
     for key in [*row_keys, *([group] if group else []), *requested]:
         if key not in known:
             raise BenchkitError(f"unknown report column {key!r}; this run's cells have {', '.join(known)}")
     for key in extra:
         if key not in PROFILE_KEYS:
             raise BenchkitError(f"unknown profile column {key!r}; choose from {', '.join(PROFILE_KEYS)}")
-    label_columns = requested or _unique([*row_keys, *([group] if group else []), *results.varying()])
-    names = [m["name"] for m in results.metrics]
+    stored = frame[(frame["status"] == "stored") & frame["value"].notna()]
+    values = stored.groupby(["cell", "metric"], sort=False)["value"].apply(list).to_dict()
+    counts = frame.drop_duplicates(["cell", "fold"]).groupby("cell", sort=False)["status"].value_counts().unstack(
+        fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
 
-    def row(r: Result) -> Row:
-        return Row({k: r.label(k) for k in r.labels}, {m: r.summary(m) for m in names}, len(r.folds), r.baseline,
-                   len(r.failed), {k: r.profile[k] for k in extra if k in r.profile}, r.key,
-                   "" if r.baseline or not group else r.label(group), r.label("dataset"))
+    def row(cell: dict[str, Any]) -> Row:
+        key = cell["cell"]
+        labels = {k: _text(cell[k]) for k in frame.attrs["labels"] if not pd.isna(cell[k])}
+        if results.merged:
+            labels["run"] = "+".join(runs.get(key, [cell["run"]]))
+        group_text = "" if cell["baseline"] or not group else labels.get(group, "")
+        return Row(labels, {m: summarize(values.get((key, m), [])) for m in names}, int(counts.loc[key, "stored"]),
+                   bool(cell["baseline"]), int(counts.loc[key, "failed"]),
+                   {k: float(cell[k]) for k in extra if k in cell and not pd.isna(cell[k])}, key, group_text,
+                   labels.get("dataset", ""))
 
-    cells, baselines = [row(c) for c in results.cells], [row(b) for b in results.baselines]
+    every = [row(c) for c in first.to_dict("records")]
+    cells, baselines = [r for r in every if not r.baseline], [r for r in every if r.baseline]
+    varying = [k for k in label_keys if len({r.labels.get(k, "") for r in cells}) > 1]
+    varying = [*(k for k in AXES if k in varying), *sorted(k for k in varying if k not in AXES and k != "run")]
+    label_columns = requested or _unique([*row_keys, *([group] if group else []), *varying,
+                                          *(["run"] if results.merged else [])])
     orders = {k: _first_seen([r.labels.get(k, "") for r in cells]) for k in row_keys}
     groups = _first_seen([r.group for r in cells])
     cells.sort(key=lambda r: (groups[r.group], *(orders[k][r.labels.get(k, "")] for k in row_keys)))
@@ -133,7 +183,7 @@ def collect(
     kind = (results.plan.get("protocol") or {}).get("kind", "group_kfold")
     return Table(results.plan["grid"], results.plan.get("description", ""), label_columns, results.metrics,
                  ordered, results.folds, int(opts.get("decimals", 2)), group, row_keys, extra,
-                 "folds" if kind == "group_kfold" else "random splits")
+                 "folds" if kind == "group_kfold" else "random splits", _environment(frame))
 
 
 # -- marks --------------------------------------------------------------------------------------------------------
@@ -267,21 +317,49 @@ def caption(table: Table, section: str, markup: bool = False) -> str:
     return text
 
 
+def environment_note(table: Table) -> str:
+    """What produced the numbers, from ``environment.json`` (and the fold records): torch, transformers and timm
+    versions and the device; where the folds disagree, each value with its number of folds and a warning. Empty for
+    a run directory without an environment."""
+    env = table.environment
+    if not env:
+        return ""
+
+    def values(key: str) -> str:
+        found = env.get(key) or {"not recorded": 0}
+        return next(iter(found)) if len(found) == 1 else " / ".join(f"{v} ({n} folds)" for v, n in found.items())
+
+    text = (f"Environment: torch {values('torch')}, transformers {values('transformers')}, timm {values('timm')}; "
+            f"device {values('device')}.")
+    mixed = [k for k in ENV_KEYS if len(env.get(k) or {}) > 1]
+    if mixed:
+        text += f" The folds come from different environments ({', '.join(mixed)}): compare with care."
+    return text
+
+
 # -- formats ------------------------------------------------------------------------------------------------------
 
 
 def _csv(table: Table) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     names = [m["name"] for m in table.metrics]
-    stats = [f"{m}_{p}" for m in names for p in ("mean", "ci95")]
-    writer.writerow([*table.columns, "baseline", "folds", *stats, *table.profile_columns])
-    for r in table.rows:
-        vals = [v for m in names for v in (r.metrics[m].mean, r.metrics[m].half_width)]
-        vals += [r.profile.get(c, math.nan) for c in table.profile_columns]
-        writer.writerow([*(_label(r, c) for c in table.columns), int(r.baseline), r.folds,
-                         *("" if math.isnan(v) else f"{v:.6g}" for v in vals)])
-    return buf.getvalue()
+    data = {c: [_label(r, c) for r in table.rows] for c in table.columns}
+    data["baseline"] = [int(r.baseline) for r in table.rows]
+    data["folds"] = [r.folds for r in table.rows]
+    for m in names:
+        data[f"{m}_mean"] = [r.metrics[m].mean for r in table.rows]
+        data[f"{m}_ci95"] = [r.metrics[m].half_width for r in table.rows]
+    for c in table.profile_columns:
+        data[c] = [float(r.profile.get(c, math.nan)) for r in table.rows]
+    return pd.DataFrame(data).to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def markdown_table(heads: list[str], rows: list[list[str]], labels: int) -> str:
+    """A GitHub table without padding: ``| a | b |``, ``|---|---:|`` (label columns left, numbers right)."""
+    rule = "|" + "|".join(["---"] * labels + ["---:"] * (len(heads) - labels)) + "|"
+    fmt = TableFormat(lineabove=None, linebelowheader=lambda *_: rule, linebetweenrows=None, linebelow=None,
+                      headerrow=DataRow("|", "|", "|"), datarow=DataRow("|", "|", "|"), padding=1,
+                      with_header_hide=None)
+    return tabulate(rows, heads, tablefmt=fmt, disable_numparse=True, stralign=None, numalign=None)
 
 
 def _md(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
@@ -289,17 +367,11 @@ def _md(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns
     heads = _header_texts(table, columns)
     blocks = []
     for section, rows in sections:
-        lines = [
-            caption(table, section, markup=True),
-            "",
-            "| " + " | ".join(heads) + " |",
-            "|" + "|".join(["---"] * len(columns) + ["---:"] * (len(heads) - len(columns))) + "|",
-        ]
-        for r, labels in zip(rows, _shown(table, rows, columns), strict=True):
-            cells = [style.escape(t) for t in labels] + _value_texts(table, r, mark.get(id(r), {}), style)
-            lines.append("| " + " | ".join(cells) + " |")
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
+        body = [[style.escape(t) for t in labels] + _value_texts(table, r, mark.get(id(r), {}), style)
+                for r, labels in zip(rows, _shown(table, rows, columns), strict=True)]
+        blocks.append(f"{caption(table, section, markup=True)}\n\n{markdown_table(heads, body, len(columns))}\n")
+    note = environment_note(table)
+    return "\n".join([*blocks, *([note + "\n"] if note else [])])
 
 
 def _latex(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
@@ -326,7 +398,8 @@ def _latex(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, colu
             lines.append(" & ".join([*(style.escape(t) for t in labels), *values]) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
+    note = environment_note(table)
+    return "\n".join([*blocks, *([f"% {note}\n"] if note else [])])
 
 
 def _html(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, columns: list[str]) -> str:
@@ -347,7 +420,8 @@ def _html(table: Table, sections: list[tuple[str, list[Row]]], mark: dict, colum
             out.append(f"<tr{css} title=\"{html.escape(r.key)}\">" + "".join(cells) + "</tr>")
         out += ["</tbody>", "</table>"]
         blocks.append("\n".join(out) + "\n")
-    return "\n".join(blocks)
+    note = environment_note(table)
+    return "\n".join([*blocks, *([f'<p class="meta environment">{html.escape(note)}</p>\n'] if note else [])])
 
 
 def render(table: Table, fmt: str = "md") -> str:

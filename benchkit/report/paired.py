@@ -7,14 +7,14 @@ the same dataset configuration: otherwise fold ``k`` does not hold the same test
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import math
 from dataclasses import dataclass
 
+import pandas as pd
+
 from benchkit.errors import BenchkitError
-from benchkit.report.leaderboard import STYLES, latex_escape
+from benchkit.report.leaderboard import STYLES, latex_escape, markdown_table
 from benchkit.report.results import Result, RunResults
 from benchkit.stats import Paired, paired_comparison
 
@@ -90,19 +90,14 @@ def render_comparisons(comparisons: list[Comparison], fmt: str = "md", decimals:
     if not comparisons:
         return ""
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["a", "b", "metric", "a_mean", "b_mean", "diff_mean", "diff_ci95", "t", "p", "n"])
-        for c in comparisons:
-            nums = (c.mean_a, c.mean_b, c.paired.mean_diff, c.paired.half_width, c.paired.t, c.paired.p)
-            writer.writerow([c.a.key, c.b.key, c.metric["name"], *("" if math.isnan(v) else f"{v:.6g}" for v in nums),
-                             c.paired.n])
-        return buf.getvalue()
+        return pd.DataFrame([
+            {"a": c.a.key, "b": c.b.key, "metric": c.metric["name"], "a_mean": c.mean_a, "b_mean": c.mean_b,
+             "diff_mean": c.paired.mean_diff, "diff_ci95": c.paired.half_width, "t": c.paired.t, "p": c.paired.p,
+             "n": c.paired.n} for c in comparisons
+        ]).to_csv(index=False, float_format="%.6g", lineterminator="\n")
     rows = [_texts(c, decimals, fmt) for c in comparisons]
     if fmt == "md":
-        lines = [f"**{TITLE}**{CAPTION}", "",
-                 "| " + " | ".join(HEADERS) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|"]
-        return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
+        return f"**{TITLE}**{CAPTION}\n\n{markdown_table(list(HEADERS), rows, 3)}\n"
     if fmt == "latex":
         heads = [latex_escape(h).replace("−", "$-$") for h in HEADERS]
         lines = ["% " + TITLE + CAPTION, r"\begin{tabular}{lllrrrrrr}", r"\toprule", " & ".join(heads) + r" \\",

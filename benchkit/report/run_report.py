@@ -35,7 +35,9 @@ class ReportOptions:
 
 
 class RunReport:
-    def __init__(self, run_dir: str | Path | RunStore, options: ReportOptions | None = None) -> None:
+    def __init__(self, run_dir: str | Path | RunStore | Sequence[str | Path | RunStore],
+                 options: ReportOptions | None = None) -> None:
+        """``run_dir``: one run directory, or several read as one leaderboard (``merge_results``)."""
         self.options = options or ReportOptions()
         self.results: RunResults = load_results(run_dir)
         opts, o = self.results.report_options, self.options

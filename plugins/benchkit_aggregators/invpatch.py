@@ -38,10 +38,10 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import FeatureSpec
+from benchkit.api import FeatureSpec, hookimpl
 from benchkit_aggregators.positions import sincos_2d
 
 DROP_PATH_MODES = ("sample", "token")
@@ -128,15 +128,13 @@ class AttentionPatchMerging(nn.Module):
         self.output_proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _, c = x.shape
+        b, t = x.shape[:2]
         h, w = self.grid
-        g = x.reshape(b, t, h, w, c)
-        windows = torch.stack(
-            [g[:, :, 0::2, 0::2], g[:, :, 0::2, 1::2], g[:, :, 1::2, 0::2], g[:, :, 1::2, 1::2]], dim=4
-        )  # (B, T, h/2, w/2, 4, C)
-        windows = self.norm(windows.reshape(-1, 4, c))
+        # patch (2y + i, 2x + j) of the row-major grid → window (y, x), position i * 2 + j inside it
+        windows = rearrange(x, "b t (y i x j) c -> (b t y x) (i j) c", y=h // 2, i=2, x=w // 2, j=2)
+        windows = self.norm(windows)
         merged = self.attn(windows, windows, windows, need_weights=False)[0].mean(dim=1)
-        return self.output_proj(merged).reshape(b, t, (h // 2) * (w // 2), c)
+        return rearrange(self.output_proj(merged), "(b t n) c -> b t n c", b=b, t=t)  # windows row-major
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,10 +225,9 @@ class Attention(nn.Module):
         self.to_out = nn.Linear(heads * head_dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        q, k, v = self.to_qkv(self.norm(x)).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = rearrange(self.to_qkv(self.norm(x)), "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)
         out = F.scaled_dot_product_attention(q, k, v)  # scale head_dim ** -0.5
-        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+        return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 
 
 class FeedForward(nn.Module):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import FeatureSpec
+from benchkit.api import FeatureSpec, hookimpl
 
 
 class MaxPool(nn.Module):

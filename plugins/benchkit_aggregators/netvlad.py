@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import FeatureSpec
+from benchkit.api import FeatureSpec, hookimpl
 
 DESCRIPTORS = ("tube", "reference")
 
@@ -82,10 +82,11 @@ class NetVLAD(nn.Module):
         """The ``(B, N, D_eff)`` descriptors: frames, patch tubes, or the reference's regrouping."""
         if self.level == "frame":
             return x
-        b, t, p, d = x.shape
-        if self.descriptors == "tube":
-            return x.permute(0, 2, 1, 3).reshape(b, p, t * d)
-        return x.reshape(b, t * p, d).reshape(b, p, t * d)
+        if self.descriptors == "tube":  # patch p's tokens over time, concatenated
+            return rearrange(x, "b t p d -> b p (t d)")
+        # the time-major token sequence cut into P runs of T consecutive tokens (no permute, as the reference)
+        tokens = rearrange(x, "b t p d -> b (t p) d")
+        return rearrange(tokens, "b (n k) d -> b n (k d)", n=x.shape[2])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.vlad(self.describe(x))).unsqueeze(1)

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from einops import rearrange
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import FeatureSpec
+from benchkit.api import FeatureSpec, hookimpl
 
 
 class PerClip(nn.Module):
@@ -30,7 +30,7 @@ class PerClip(nn.Module):
 
     def __init__(self, spec: FeatureSpec, inner: str | dict[str, Any] = "mean", clip_frames: int | None = None) -> None:
         super().__init__()
-        from benchkit.plugins import get_registry
+        from benchkit.api import get_registry
 
         registry = get_registry()
         name, kwargs = (inner, {}) if isinstance(inner, str) else (inner["name"], {
@@ -57,13 +57,12 @@ class PerClip(nn.Module):
         self.out_dim = self.inner.out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, p, d = x.shape
         if self.clip_frames is None:
-            clips = x.reshape(b * t, p, d)  # each row: one clip's k tokens
+            clips = rearrange(x, "b t p d -> (b t) p d")  # each row: one clip's k tokens
         else:
-            clips = x.reshape(b * self.clips, self.clip_frames, p, d)  # consecutive frames: one clip
-        out = self.inner(clips)  # (B * clips, n, out_dim)
-        return out.reshape(b, self.clips * out.shape[1], out.shape[2])
+            clips = rearrange(x, "b (n f) p d -> (b n) f p d", f=self.clip_frames)  # consecutive frames: one clip
+        out = self.inner(clips)  # (B * clips, tokens, out_dim)
+        return rearrange(out, "(b n) k e -> b (n k) e", b=x.shape[0])  # clip after clip
 
 
 @hookimpl

@@ -17,21 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchkit.config import stable_hash
-from benchkit.errors import DataError
-from benchkit.interfaces import Features
+from benchkit.api import DataError, Features, resolve_device, stable_hash
 from benchkit_backbones.preprocess import Preprocess
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)  # a malformed name raises RuntimeError
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for but no CUDA device is available")
-    return dev
 
 
 def state_dict_hash(module: nn.Module) -> str:
@@ -52,7 +41,7 @@ class FrozenEncoder:
             raise ValueError(f"precision must be auto, {', '.join(PRECISIONS)}; got {precision!r}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, f"backbone {self.name!r}: device")
         self.precision = ("bf16" if self.device.type == "cuda" else "fp32") if precision == "auto" else precision
         self.batch_size = batch_size
         self.preprocess: Preprocess  # set by the subclass

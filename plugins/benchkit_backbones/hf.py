@@ -22,8 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchkit.errors import PluginError
-from benchkit.hookspecs import hookimpl
+from benchkit.api import PluginError, hookimpl
 from benchkit_backbones.frozen import FrozenEncoder, state_dict_hash
 from benchkit_backbones.hf_families import FAMILIES, VIDEO_TYPES, Family, available
 from benchkit_backbones.preprocess import Preprocess, from_processor_config, read_processor_config

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchkit.errors import DataError
+from benchkit.api import DataError
 from benchkit_backbones.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, invpatch_dinov2
 
 Tokens = tuple[torch.Tensor, torch.Tensor, tuple[int, int]]

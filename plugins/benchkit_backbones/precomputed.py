@@ -14,9 +14,7 @@ import json
 import torch
 import torch.nn.functional as F
 
-from benchkit.errors import PluginError
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import Features
+from benchkit.api import Features, PluginError, hookimpl
 
 VERSION = 1
 

@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from benchkit_aggregators.positions import sincos_2d
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import Features
+from benchkit.api import Features, hookimpl
 
 
 class RandomViT(nn.Module):

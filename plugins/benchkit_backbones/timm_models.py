@@ -24,8 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchkit.errors import PluginError
-from benchkit.hookspecs import hookimpl
+from benchkit.api import PluginError, hookimpl
 from benchkit_backbones.frozen import FrozenEncoder, state_dict_hash
 from benchkit_backbones.preprocess import Preprocess
 from benchkit_backbones.weights import WEIGHT_SUFFIXES, files_identity, locate_hub_file, missing

@@ -14,8 +14,7 @@ import functools
 import re
 from pathlib import Path
 
-from benchkit.errors import PluginError
-from benchkit.features import file_sha256
+from benchkit.api import PluginError, file_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt")
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")

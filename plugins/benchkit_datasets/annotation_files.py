@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchkit.errors import DataError
+from benchkit.api import DataError
 from benchkit_datasets.procedural_features import sha256_file
 
 

@@ -17,7 +17,7 @@ from importlib import metadata
 
 import numpy as np
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes
 from benchkit_datasets.video_io import parse_size, resize
 

@@ -3,8 +3,11 @@
 Annotations: the official ``COIN.json`` (``{"database": {video_id: {...}}}``) or SCHEMA's lists of
 ``{video_id: {...}}`` (``coin_train.json``, ``coin_valid.json``); each video has ``recipe_type`` (task, 0-based),
 ``class`` (task name), ``subset`` (``training`` / ``testing``: the official split) and ``annotation``: steps
-``{"id": "<1-based step id>", "segment": [start, end], "label": name}`` in order. Features: ``<video_id>.npy``
-(or ``.npz`` / ``.safetensors``) per video. Viterbi smoothing 1 (SCHEMA adds 1 to COIN's transition counts).
+``{"id": "<1-based step id>", "segment": [start, end], "label": name}`` in order. Features: one file per video
+(``.npy``, ``.npz`` or ``.safetensors``) named as the public S3D feature release ships them,
+``<class>_<recipe_type>_<video_id>`` (e.g. ``UseAnalyticalBalance_0_<vid>.npy``; PDPP's data loader builds that path,
+SCHEMA's ``tools/rename_coin_feat.py`` strips the two prefixes), or ``<video_id>`` (the renamed layout); two files
+for one video are an error. Viterbi smoothing 1 (SCHEMA adds 1 to COIN's transition counts).
 """
 
 from __future__ import annotations
@@ -39,8 +42,18 @@ def parse_coin(paths: list[Path]) -> tuple[list[Video], Names]:
                     video_steps.append(Step(label, float(a["segment"][0]), float(a["segment"][1])))
             except (KeyError, TypeError, ValueError, IndexError) as e:
                 raise malformed(path, f"video {vid!r}: bad or missing {e}") from None
-            videos.append(Video(vid, task, tuple(video_steps), split))
+            # the S3D release's name first, then SCHEMA's renamed one (procedural_features.find_feature_file)
+            stems = ((f"{info['class']}_{task}_{vid}",) if "class" in info else ()) + (str(vid),)
+            videos.append(Video(vid, task, tuple(video_steps), split, stems=stems))
     return videos, Names(steps=class_names(steps, "step"), tasks=class_names(tasks, "task"))
+
+
+def coin_annotations(root: str, annotations: str | list[str] | None = None) -> tuple[list[Video], Names, list[Path]]:
+    """The videos and class names of ``root/COIN.json`` (or ``annotations``), and the files read."""
+    files = [Path(root).expanduser() / "COIN.json"] if annotations is None else [
+        Path(a).expanduser() for a in ([annotations] if isinstance(annotations, str) else annotations)
+    ]
+    return *parse_coin(files), files
 
 
 def coin(
@@ -59,10 +72,7 @@ def coin(
 ) -> ProceduralFeatures:
     """COIN under ``root``: ``COIN.json`` (or ``annotations``, one file or several) and ``features/``."""
     root_path = Path(root).expanduser()
-    files = [root_path / "COIN.json"] if annotations is None else [
-        Path(a).expanduser() for a in ([annotations] if isinstance(annotations, str) else annotations)
-    ]
-    videos, names = parse_coin(files)
+    videos, names, files = coin_annotations(root, annotations)
     protocol = Protocol(task=task, horizon=horizon, history=history, clips=clips, tokens=tokens, fps=fps,
                         state_radius=state_radius)
     return from_feature_files(

@@ -16,7 +16,7 @@ from importlib import metadata
 
 import numpy as np
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes
 
 

@@ -5,11 +5,13 @@ of steps, comma-separated step names, blank line), ``annotations/<task>_<video>.
 the 1-based step of that task and its seconds) and the split lists ``videos.csv`` (train) / ``videos_val.csv``
 (test) with rows ``task, video, url``. A split list may instead be a JSON list in the P3IV / SCHEMA format
 (``[{"id": {"vid": ..., "task": ...}}, ...]``, e.g. ``cross_task_data_True.json``), which reproduces the papers'
-sample counts. Step classes are global: the tasks in file order, each task's steps in order (133 for the 18
-primary tasks), or, with ``action_index``, SCHEMA's numbering (``crosstask_idices.json``: ``{"action_idx": {"<task
-name>_<step>": <1-based id>}}``), which makes ``planning-miou-schema`` (bitwise on the ids) comparable with
-SCHEMA's numbers. As SCHEMA, step times are rounded to whole seconds. Features: ``<task>_<video>`` or ``<video>``
-(``.npy`` / ``.npz`` / ``.safetensors``). Videos in neither split list are left out.
+sample counts, or in PDPP's (``[{"vid": ..., "task": ..., "length": n}, ...]``, its ``train_list.json`` /
+``test_list.json``, shipped by SCHEMA as ``pdpp_{train,test}_list.json``). Step classes are global: the tasks in
+file order, each task's steps in order (133 for the 18 primary tasks), or, with ``action_index``, SCHEMA's
+numbering (``crosstask_idices.json``: ``{"action_idx": {"<task name>_<step>": <1-based id>}}``), which makes
+``planning-miou-schema`` (bitwise on the ids) comparable with SCHEMA's numbers. As SCHEMA, step times are rounded
+to whole seconds. Features: ``<task>_<video>`` (the S3D release's names) or ``<video>`` (``.npy`` / ``.npz`` /
+``.safetensors``); two files for one video are an error. Videos in neither split list are left out.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ def parse_tasks(path: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def read_split(path: Path) -> set[str]:
-    """Video ids of a split list: CrossTask's ``task, video, url`` CSV or the P3IV / SCHEMA JSON list."""
+    """Video ids of a split list: CrossTask's ``task, video, url`` CSV, the P3IV / SCHEMA JSON list
+    (``[{"id": {"vid", "task", ...}, "instruction_len": n}]``) or PDPP's (``[{"vid", "task", "length"}]``)."""
     if path.suffix == ".json":
         data = read_json(path, "CrossTask split list")
         try:
-            return {str(item["id"]["vid"]) for item in data}
+            return {str(item["id"]["vid"] if "id" in item else item["vid"]) for item in data}
         except (KeyError, TypeError):
-            raise malformed(path, 'expected a list of {"id": {"vid": ...}}') from None
+            raise malformed(path, 'expected a list of {"id": {"vid": ...}} or of {"vid": ...}') from None
     rows = read_csv(path, "CrossTask split list")
     if any(len(r) < 2 for r in rows):
         raise malformed(path, "expected rows of task, video, url")
@@ -105,6 +108,21 @@ def parse_crosstask(
     return videos, names
 
 
+def crosstask_annotations(
+    root: str, train_list: str | None = None, test_list: str | None = None, action_index: str | None = None
+) -> tuple[list[Video], Names, list[Path]]:
+    """The videos and class names of ``root/crosstask_release`` with its (or the given) split lists, and the files
+    read."""
+    release = Path(root).expanduser() / "crosstask_release"
+    train = Path(train_list).expanduser() if train_list else release / "videos.csv"
+    test = Path(test_list).expanduser() if test_list else release / "videos_val.csv"
+    index = Path(action_index).expanduser() if action_index else None
+    videos, names = parse_crosstask(release, train, test, index)
+    files = [release / "tasks_primary.txt", train, test, *([index] if index else []),
+             *sorted((release / "annotations").glob("*.csv"))]
+    return videos, names, files
+
+
 def crosstask(
     root: str,
     features: str | None = None,
@@ -123,15 +141,9 @@ def crosstask(
 ) -> ProceduralFeatures:
     """CrossTask under ``root``: ``crosstask_release/`` and ``features/``."""
     root_path = Path(root).expanduser()
-    release = root_path / "crosstask_release"
-    train = Path(train_list).expanduser() if train_list else release / "videos.csv"
-    test = Path(test_list).expanduser() if test_list else release / "videos_val.csv"
-    index = Path(action_index).expanduser() if action_index else None
-    videos, names = parse_crosstask(release, train, test, index)
+    videos, names, files = crosstask_annotations(root, train_list, test_list, action_index)
     protocol = Protocol(task=task, horizon=horizon, history=history, clips=clips, tokens=tokens, fps=fps,
                         state_radius=state_radius)
-    files = [release / "tasks_primary.txt", train, test, *([index] if index else []),
-             *sorted((release / "annotations").glob("*.csv"))]
     return from_feature_files(
         "crosstask", videos, names, protocol, Path(features).expanduser() if features else root_path / "features",
         feature_key, subset, fingerprints(files),

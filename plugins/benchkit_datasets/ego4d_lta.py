@@ -62,6 +62,16 @@ def parse_ego4d_lta(files: dict[str, Path], taxonomy: Path | None, feature_index
     return videos, names
 
 
+def ego4d_lta_annotations(root: str, feature_index: str = "clip") -> tuple[list[Video], Names, list[Path]]:
+    """The clips and class names of the LTA files in ``root`` or ``root/annotations``, and the files read."""
+    root_path = Path(root).expanduser()
+    folder = root_path / "annotations" if (root_path / "annotations" / FILES["train"]).is_file() else root_path
+    files = {split: folder / name for split, name in FILES.items()}
+    taxonomy = folder / TAXONOMY if (folder / TAXONOMY).is_file() else None
+    videos, names = parse_ego4d_lta(files, taxonomy, feature_index)
+    return videos, names, [*files.values(), *([taxonomy] if taxonomy else [])]
+
+
 def ego4d_lta(
     root: str,
     features: str | None = None,
@@ -77,12 +87,8 @@ def ego4d_lta(
     if feature_index not in ("clip", "video"):
         raise ValueError(f"feature_index must be 'clip' or 'video', got {feature_index!r}")
     root_path = Path(root).expanduser()
-    folder = root_path / "annotations" if (root_path / "annotations" / FILES["train"]).is_file() else root_path
-    files = {split: folder / name for split, name in FILES.items()}
-    taxonomy = folder / TAXONOMY if (folder / TAXONOMY).is_file() else None
-    videos, names = parse_ego4d_lta(files, taxonomy, feature_index)
+    videos, names, listed = ego4d_lta_annotations(root, feature_index)
     protocol = Protocol(task="anticipation", observed=observed, z=z, tokens=tokens, fps=fps)
-    listed = [*files.values(), *([taxonomy] if taxonomy else [])]
     return from_feature_files(
         "ego4d-lta", videos, names, protocol, Path(features).expanduser() if features else root_path / "features",
         feature_key, subset, fingerprints(listed),

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import Vocabulary
 from benchkit_datasets.frame_cache import cache_path, load_array, save_array
 from benchkit_datasets.windows import WindowedVideos, check_window_args, transition_windows
 

@@ -24,10 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchkit.config import stable_hash
-from benchkit.errors import DataError
-from benchkit.hookspecs import hookimpl
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import DataError, Vocabulary, hookimpl, stable_hash
 from benchkit_datasets.frame_cache import cached_array
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS, action_from_motion
 from benchkit_datasets.video_io import VIDEO_SUFFIXES, decode_video, parse_size, quick_digest

@@ -37,6 +37,18 @@ def parse_niv(files: dict[str, Path]) -> tuple[list[Video], Names]:
     return videos, Names(steps=class_names(steps, "action"), tasks=class_names(tasks, "task"))
 
 
+def niv_annotations(
+    root: str, train_file: str | None = None, test_file: str | None = None
+) -> tuple[list[Video], Names, list[Path]]:
+    """The videos and class names of ``niv_train.json`` / ``niv_valid.json`` under ``root``, and the files read."""
+    root_path = Path(root).expanduser()
+    files = {
+        "train": Path(train_file).expanduser() if train_file else root_path / "niv_train.json",
+        "test": Path(test_file).expanduser() if test_file else root_path / "niv_valid.json",
+    }
+    return *parse_niv(files), list(files.values())
+
+
 def niv(
     root: str,
     features: str | None = None,
@@ -54,14 +66,10 @@ def niv(
 ) -> ProceduralFeatures:
     """NIV under ``root``: ``niv_train.json``, ``niv_valid.json`` and ``features/``."""
     root_path = Path(root).expanduser()
-    files = {
-        "train": Path(train_file).expanduser() if train_file else root_path / "niv_train.json",
-        "test": Path(test_file).expanduser() if test_file else root_path / "niv_valid.json",
-    }
-    videos, names = parse_niv(files)
+    videos, names, files = niv_annotations(root, train_file, test_file)
     protocol = Protocol(task=task, horizon=horizon, history=history, clips=clips, tokens=tokens, fps=fps,
                         state_radius=state_radius)
     return from_feature_files(
         "niv", videos, names, protocol, Path(features).expanduser() if features else root_path / "features",
-        feature_key, subset, fingerprints(list(files.values())),
+        feature_key, subset, fingerprints(files),
     )

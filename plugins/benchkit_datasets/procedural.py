@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 from benchkit_datasets.coin import coin
 from benchkit_datasets.crosstask import crosstask
 from benchkit_datasets.ego4d_lta import ego4d_lta

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchkit.errors import DataError
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import DataError, Vocabulary
 from benchkit_datasets.procedural_features import feature_shape, file_identity, find_feature_file, load_features
 from benchkit_datasets.procedural_protocols import Protocol, Video
 
@@ -169,7 +168,10 @@ def from_feature_files(
         paths.append(path)
         lengths.append(shape[0])
     if not kept:
-        raise DataError(f"{name}: no feature file for any of {len(videos)} videos in {folder} (see docs/procedural.md)")
+        tried = " or ".join(f"{stem}.npy" for stem in (videos[0].stems or (videos[0].id,))) if videos else ""
+        example = f"; e.g. {tried}" if tried else ""
+        raise DataError(f"{name}: no feature file for any of {len(videos)} videos in {folder}{example} "
+                        "(see docs/procedural.md)")
     if len(kept) < len(videos):
         have = {v.id for v in kept}
         missing = [v.id for v in videos if v.id not in have]

@@ -1,7 +1,8 @@
 """Per-video precomputed features on disk, and the pooling that turns them into clip tokens (docs/procedural.md).
 
 Layout: one file per video under the ``features`` folder, named ``<stem>.npy``, ``<stem>.npz`` or
-``<stem>.safetensors`` (the stem is the video id; each loader lists the stems it tries). Each holds a 2-D
+``<stem>.safetensors`` (the stem is the video id, or a name the feature release gives it; each loader lists the
+stems it accepts, and two files for one video are an error). Each holds a 2-D
 ``(N, E)`` array: N time steps at ``fps`` steps per second (the S3D release of CrossTask / COIN / NIV has one 512-d
 feature per second; per-frame SigLIP CLS tokens at 16 frames per clip are another example), feature ``i`` covering
 ``[i, i + 1) / fps`` seconds. An ``.npz`` (or a zip archive named ``.npy``, as in that S3D release) and a
@@ -22,23 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
-from benchkit.errors import DataError
-from benchkit.paths import resolve_within
+from benchkit.api import DataError, resolve_within
 
 EXTENSIONS = (".npy", ".npz", ".safetensors")
 DEFAULT_KEYS = ("frames_features", "features")
 
 
 def find_feature_file(folder: Path, stems: tuple[str, ...], source: str | None = None) -> Path | None:
-    """The first ``<stem><ext>`` file in ``folder``; a stem (a video id read from ``source``, an annotation file)
-    that leads outside ``folder`` is refused with one line (``benchkit.paths.resolve_within``); symbolic links
-    the user placed in ``folder`` are followed."""
-    for stem in stems:
+    """The one ``<stem><ext>`` file in ``folder`` for a video that may be named by any of ``stems`` (e.g. COIN's
+    ``<vid>`` and ``<class>_<recipe_type>_<vid>``), or ``None``; two such files are an error (one line), since
+    either could be the video's. A stem (a video id read from ``source``, an annotation file) that leads outside
+    ``folder`` is refused with one line (``benchkit.paths.resolve_within``); symbolic links the user placed in
+    ``folder`` are followed."""
+    found = []
+    for stem in dict.fromkeys(stems):
         for ext in EXTENSIONS:
             path = resolve_within(folder, f"{stem}{ext}", source, follow_links=False)
             if path.is_file():
-                return path
-    return None
+                found.append(path)
+    if len(found) > 1:
+        raise DataError(f"{folder}: {found[0].name} and {found[1].name} are both features of one video; keep one")
+    return found[0] if found else None
 
 
 def _pick_key(keys: list[str], key: str | None, path: Path) -> str:

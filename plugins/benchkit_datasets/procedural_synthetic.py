@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 from benchkit_datasets.procedural_dataset import Names, ProceduralFeatures
 from benchkit_datasets.procedural_protocols import Protocol, Step, Video
 

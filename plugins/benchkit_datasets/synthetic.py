@@ -7,7 +7,8 @@ no single frame tells them apart. Ambiguity is real and occasional: a foreground
 passes behind it, and pixel noise is added to every frame. Each video is cut into windows of ``frames`` frames with
 stride ``frames - 1`` (consecutive windows share a frame), and a window's target is its ``frames - 1`` transition
 actions (as the MUGEN reference code derives them, spec invpatch.md §4). Group = video id. Rendered videos are
-cached on disk (``<cache>/synthetic/``) keyed by every parameter.
+cached on disk (``<cache>/synthetic/<key>.npz`` with its ``.sha256``) keyed by every parameter; a damaged entry is
+moved aside with a one-line warning and rendered again (``benchkit.integrity``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
+import zipfile
 from collections.abc import Sequence
 
 import numpy as np
 
-from benchkit.errors import DataError
-from benchkit.features import default_cache_dir
-from benchkit.hookspecs import hookimpl
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import (
+    DataError,
+    Vocabulary,
+    check_file,
+    checksum_path,
+    default_cache_dir,
+    hookimpl,
+    quarantine,
+    sweep_once,
+    write_file,
+)
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
 
 GENERATOR_VERSION = 1
@@ -88,18 +96,20 @@ class SyntheticMoves:
     def _load(self, cache: bool) -> tuple[np.ndarray, np.ndarray]:
         digest = hashlib.sha256(self.fingerprint().encode()).hexdigest()[:16]
         path = default_cache_dir() / "synthetic" / f"{digest}.npz"
+        if cache:
+            sweep_once(path.parent)
         if cache and path.exists():
-            try:
-                with np.load(path) as z:
-                    return z["frames"], z["actions"]
-            except (OSError, ValueError, KeyError, EOFError):
-                path.unlink(missing_ok=True)  # damaged: regenerate below
+            reason = check_file(path)
+            if reason is None:
+                try:
+                    with np.load(path, allow_pickle=False) as z:
+                        return z["frames"], z["actions"]
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+                    reason = f"unreadable: {e}"
+            quarantine(path, reason, "rendering it again", drop=[checksum_path(path)])
         frames, actions = self._generate()
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, frames=frames, actions=actions)
-            os.replace(tmp, path)
+            write_file(path, lambda tmp: np.savez(tmp, frames=frames, actions=actions))
         return frames, actions
 
     def _generate(self) -> tuple[np.ndarray, np.ndarray]:

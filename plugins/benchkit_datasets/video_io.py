@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchkit.errors import DataError
+from benchkit.api import DataError
 
 VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".gif")
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")

@@ -13,7 +13,10 @@ Action labels come in two kinds:
   visible inside the window. ``labels="frames"`` (the paper's "one action per frame", 16 for 16 frames): each frame
   carries its outgoing transition, so windows are cut from the frames that have one (all but the last) and the
   last action's effect lies in the frame after the window.
-- per frame (BIMACS): the dataset builds its own targets; only the window starts are shared.
+- per frame (BIMACS): the dataset builds its own targets; only the window starts are shared. A source may be
+  resampled to a common frame rate (``resample_index``: window frame ``k`` is source frame ``index[k]``), and frames
+  without a usable label split it into stretches that are each cut on their own (``labelled_runs``), so that no
+  window touches such a frame.
 """
 
 from __future__ import annotations
@@ -22,8 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from benchkit.errors import DataError
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import DataError, Vocabulary
 
 LABELS: tuple[str, ...] = ("transitions", "frames")
 
@@ -34,6 +36,20 @@ def window_starts(n: int, frames: int, stride: int) -> list[int]:
     if starts and starts[-1] + frames < n:
         starts.append(n - frames)
     return starts
+
+
+def resample_index(n: int, fps: float, rate: float) -> np.ndarray:
+    """Source frame of each frame of an ``n``-frame source recorded at ``fps``, resampled to ``rate`` frames per
+    second: frame ``k`` (time ``k / rate``) is the last source frame at or before that time, ``floor(k * fps /
+    rate)``. Down-sampling keeps every ``fps / rate``-th frame; up-sampling repeats frames."""
+    count = int(np.floor((n - 1) * rate / fps + 1e-9)) + 1 if n else 0
+    return np.minimum(np.floor(np.arange(count) * fps / rate + 1e-9).astype(np.int64), max(n - 1, 0))
+
+
+def labelled_runs(usable: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, length)`` of every maximal stretch of ``True`` in ``usable``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], usable.astype(np.int8), [0]])))
+    return [(int(a), int(b - a)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
 
 
 def check_window_args(frames: int, stride: int | None, labels: str | None = None) -> int:
@@ -80,8 +96,12 @@ class WindowedVideos:
         targets: list[list[int]],
         groups: Mapping[str, Sequence[str]],
         frames: int,
+        frame_index: Sequence[np.ndarray | None] | None = None,
     ) -> None:
+        """``frame_index[source]``: the source frame behind each window frame (``resample_index``), or ``None``
+        where windows index the source's own frames."""
         self._windows, self._targets, self._groups, self._frames = windows, targets, dict(groups), frames
+        self._frame_index = frame_index
         self._open: tuple[int, np.ndarray] | None = None  # the last source read (consecutive windows share it)
 
     def source_frames(self, source: int) -> np.ndarray:
@@ -95,7 +115,13 @@ class WindowedVideos:
         source, start = self._windows[index]
         if self._open is None or self._open[0] != source:
             self._open = (source, self.source_frames(source))
-        clip = self._open[1][start : start + self._frames]
+        resampled = self._frame_index[source] if self._frame_index is not None else None
+        frames = self._open[1]
+        if resampled is None:
+            clip = frames[start : start + self._frames]
+        else:
+            picked = resampled[start : start + self._frames]
+            clip = frames[picked] if len(picked) and picked[-1] < len(frames) else frames[:0]
         if len(clip) != self._frames:
             raise DataError(f"{self.name}: {self.describe_source(source)} has fewer frames than its labels say")
         return np.ascontiguousarray(clip)

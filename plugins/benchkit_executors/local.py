@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 
 
 class LocalExecutor:

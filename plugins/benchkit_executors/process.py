@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from benchkit.errors import ConfigError
-from benchkit.hookspecs import hookimpl
+from benchkit.api import ConfigError, hookimpl
 
 _SLOT: Any = None
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from benchkit.errors import ConfigError
-from benchkit.hookspecs import hookimpl
+from benchkit.api import ConfigError, hookimpl
 
 
 class RayExecutor:

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchkit.errors import StoreError
-from benchkit.hookspecs import hookimpl
+from benchkit.api import StoreError, hookimpl
 
 ENV = "BENCHKIT_JSONL"
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from benchkit.hookspecs import hookimpl
-from benchkit.sequences import select_part
+from benchkit.api import hookimpl, select_part
 
 DISTANCES: tuple[str, ...] = ("levenshtein", "damerau")
 

@@ -8,6 +8,8 @@
 Both take sequences of hashable tokens. The reference scores action *names*, so both are registered with meta
 ``tokens="names"``: the runner passes names (special tokens as ``<pad>``, ``<bos>``, ...). Integer ids give the
 same scores as long as distinct names have distinct ids, since BLEU only compares tokens for equality.
+``bleu4`` with ``reference_text: true`` scores each hypothesis as the reference's words after its text round trip
+(``benchkit_metrics.reference_text``: a generated BOS removed from the text, punctuation stripped at the ends).
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from collections.abc import Hashable, Sequence
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from sacrebleu.metrics import BLEU
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
+from benchkit_metrics.reference_text import reference_words
 
 _METHOD4 = SmoothingFunction().method4
 
 
-def sentence_bleu4(predictions: Sequence[Sequence[Hashable]], references: Sequence[Sequence[Hashable]]) -> float:
+def sentence_bleu4(
+    predictions: Sequence[Sequence[Hashable]], references: Sequence[Sequence[Hashable]], reference_text: bool = False
+) -> float:
     """Mean over samples of nltk sentence BLEU-4 with smoothing method4 (the reference's BLEU@4), x100."""
+    if reference_text:
+        predictions = [reference_words(h) for h in predictions]
     scores = [
         sentence_bleu([list(ref)], list(hyp), smoothing_function=_METHOD4)
         for hyp, ref in zip(predictions, references, strict=True)

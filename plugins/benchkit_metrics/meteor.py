@@ -17,7 +17,8 @@ from typing import Any
 from nltk.stem.porter import PorterStemmer
 from nltk.translate.meteor_score import single_meteor_score
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
+from benchkit_metrics.reference_text import reference_words
 
 SYNONYM_SOURCES: tuple[str, ...] = ("auto", "wordnet", "none")
 _STEMMER = PorterStemmer()
@@ -57,10 +58,14 @@ def synonym_source(synonyms: str = "auto") -> Any:
 
 
 def meteor(
-    predictions: Sequence[Sequence[Hashable]], references: Sequence[Sequence[Hashable]], synonyms: str = "auto"
+    predictions: Sequence[Sequence[Hashable]], references: Sequence[Sequence[Hashable]], synonyms: str = "auto",
+    reference_text: bool = False,
 ) -> float:
-    """Mean over samples of nltk ``single_meteor_score`` (alpha 0.9, beta 3, gamma 0.5, Porter), x100."""
+    """Mean over samples of nltk ``single_meteor_score`` (alpha 0.9, beta 3, gamma 0.5, Porter), x100.
+    ``reference_text``: each hypothesis as the reference's words after its text round trip (``reference_text``)."""
     wordnet = synonym_source(synonyms)
+    if reference_text:
+        predictions = [reference_words(h) for h in predictions]
     scores = [
         single_meteor_score(
             [str(t) for t in ref], [str(t) for t in hyp],

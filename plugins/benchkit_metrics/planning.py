@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benchkit.hookspecs import hookimpl
-from benchkit.sequences import pad_pair
+from benchkit.api import hookimpl, pad_pair
 from benchkit_metrics.accuracy import token_accuracy
 
 SCHEMA_EPS = 1e-6

@@ -5,6 +5,8 @@ is right-padded with the padding class, then tokens are pooled over the test set
 ``precision_score(y_true, y_pred, average="weighted")`` with its default ``zero_division``: per class
 ``TP / (TP + FP)``, 0 for a class that is never predicted, averaged with the class's support in ``y_true`` as
 weight (classes only ever predicted weigh 0). Written without sklearn, which benchkit does not depend on.
+``reference_text: true`` scores each hypothesis as the reference reads it back from its text and leaves out the
+samples it cannot read (``benchkit_metrics.reference_text``).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from benchkit.hookspecs import hookimpl
-from benchkit.sequences import pad_pair
+from benchkit.api import hookimpl, pad_pair
+from benchkit_metrics.reference_text import reference_pairs
 
 
-def weighted_precision(predictions: Sequence[Sequence[int]], references: Sequence[Sequence[int]]) -> float:
+def weighted_precision(
+    predictions: Sequence[Sequence[int]], references: Sequence[Sequence[int]], reference_text: bool = False
+) -> float:
     """Support-weighted mean over reference classes of per-class precision on pooled padded tokens (percent)."""
+    if reference_text:
+        predictions, references = reference_pairs(predictions, references)
     predicted, support, correct = Counter(), Counter(), Counter()
     for hyp, ref in zip(predictions, references, strict=True):
         for p, t in zip(*pad_pair(hyp, ref), strict=True):

@@ -8,17 +8,23 @@ n_head 4, n_positions 1024, ``gelu_new``, dropouts 0.1, layer-norm eps 1e-5, ini
 Decoding is greedy. The reference decodes one sample at a time and recomputes the whole sequence at every step
 (:meth:`PrefixGPT2.predict_reference` reproduces it); :meth:`PrefixGPT2.predict` decodes a whole batch with a KV
 cache and gives the same tokens.
+
+How long decoding may run (``max_decode_tokens``, BOS and EOS included): by default ``spec.max_len``, the longest
+target of the dataset plus BOS and EOS. The reference decodes up to its tokenizer's ``seq_len`` instead (InvPatch
+``idm_*/exp_configurations.py``: 20 for MUGEN, whose targets have 15 actions, i.e. 17 tokens; 34 for BIMACS, the
+same as ``max_len``). A sample that does not stop at EOS then produces more actions, which the accuracy and
+precision padding rule and BLEU / METEOR count against it (docs/decisions.md, "recipe: reference vs benchkit").
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import PredictorSpec
-from benchkit.vocabulary import PAD
+from benchkit.api import PAD, PredictorSpec, hookimpl
 
 
 class PrefixGPT2(nn.Module):
@@ -36,12 +42,18 @@ class PrefixGPT2(nn.Module):
         activation: str = "gelu_new",
         layer_norm_epsilon: float = 1e-5,
         initializer_range: float = 0.02,
+        max_decode_tokens: int | None = None,
     ) -> None:
         super().__init__()
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        if spec.prefix_tokens + spec.max_len > n_positions:
-            raise ValueError(f"{spec.prefix_tokens} prefix + {spec.max_len} tokens exceed n_positions={n_positions}")
+        if max_decode_tokens is not None and max_decode_tokens < 1:
+            raise ValueError(f"max_decode_tokens must be at least 1 (or null for the targets' max_len), got "
+                             f"{max_decode_tokens}")
+        self.max_decode_tokens = max_decode_tokens or spec.max_len
+        longest = max(spec.max_len, self.max_decode_tokens)
+        if spec.prefix_tokens + longest > n_positions:
+            raise ValueError(f"{spec.prefix_tokens} prefix + {longest} tokens exceed n_positions={n_positions}")
         self.spec = spec
         self.eos = spec.vocabulary.eos
         config = GPT2Config(
@@ -64,19 +76,24 @@ class PrefixGPT2(nn.Module):
         self.gpt = GPT2LMHeadModel(config)
         self.project = nn.Identity() if spec.prefix_dim == n_embd else nn.Linear(spec.prefix_dim, n_embd)
 
-    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """Next-token cross-entropy ignoring PAD, smoothed by ``label_smoothing`` (``train.label_smoothing``)."""
         prefix = self.project(prefix)
         k = prefix.shape[1]
         x = torch.cat([prefix, self.gpt.transformer.wte(tokens)], dim=1)
         logits = self.gpt(inputs_embeds=x, use_cache=False).logits[:, k - 1 : -1]
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), ignore_index=PAD)
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1), ignore_index=PAD, label_smoothing=label_smoothing
+        )
 
     @torch.inference_mode()
     def predict(self, prefix: torch.Tensor, max_tokens: int | None = None) -> list[list[int]]:
-        """Batched greedy decoding with a KV cache: at most ``max_tokens`` (default ``spec.max_len``) per sample,
-        stopping at EOS (kept); the same tokens as :meth:`predict_reference`."""
-        max_tokens = max_tokens or self.spec.max_len
+        """Batched greedy decoding with a KV cache: at most ``max_tokens`` (default ``max_decode_tokens``, itself
+        ``spec.max_len`` unless set) per sample, stopping at EOS (kept); the same tokens as
+        :meth:`predict_reference`."""
+        max_tokens = max_tokens or self.max_decode_tokens
         x = self.project(prefix)
+        name = _cache_argument(self.gpt)
         out = self.gpt(inputs_embeds=x, use_cache=True)
         steps = []
         done = torch.zeros(len(x), dtype=torch.bool, device=x.device)
@@ -86,17 +103,16 @@ class PrefixGPT2(nn.Module):
             done |= token == self.eos
             if done.all() or i == max_tokens - 1:
                 break
-            out = self.gpt(
-                inputs_embeds=self.gpt.transformer.wte(token)[:, None], past_key_values=out.past_key_values,
-                use_cache=True,
-            )
+            cache = {name: getattr(out, name)}
+            out = self.gpt(inputs_embeds=self.gpt.transformer.wte(token)[:, None], use_cache=True, **cache)
         return [_until_eos(row, self.eos) for row in torch.stack(steps, 1).tolist()]
 
     @torch.inference_mode()
     def predict_reference(self, prefix: torch.Tensor, max_tokens: int | None = None) -> list[list[int]]:
         """The reference decoding loop (InvPatch ``decode``): one sample at a time, no cache, the whole sequence
-        recomputed every step. Kept for equivalence tests and the decoding benchmark."""
-        max_tokens = max_tokens or self.spec.max_len
+        recomputed every step, at most ``max_tokens`` (default ``max_decode_tokens``) per sample. Kept for
+        equivalence tests and the decoding benchmark."""
+        max_tokens = max_tokens or self.max_decode_tokens
         results = []
         for sample in self.project(prefix):
             x, tokens = sample[None], []
@@ -108,6 +124,13 @@ class PrefixGPT2(nn.Module):
                 x = torch.cat([x, self.gpt.transformer.wte(token)[None, None]], dim=1)
             results.append(tokens)
         return results
+
+
+def _cache_argument(model: nn.Module) -> str:
+    """The name under which the installed transformers' GPT-2 takes and returns its KV cache: ``cache`` in current
+    releases, where ``past_key_values`` is a deprecated alias that warns on every call, and ``past_key_values``
+    before (transformers >= 4.44)."""
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
 
 
 def _until_eos(row: list[int], eos: int) -> list[int]:

@@ -5,7 +5,8 @@ A procedural task's targets are ``tokens = [BOS, c_1 + 2, ..., c_n + 2, EOS]`` w
 (1 for step forecasting and task classification, T for procedure planning, Z for anticipation). A subclass
 computes ``logits(prefix) -> (B, n, A)`` over the vocabulary's A action classes; this base turns them into the
 loss (cross-entropy averaged over the slots that hold an action: a shorter, padded sequence leaves its EOS and PAD
-slots out), greedy token ids ``[c_1 + 2, ..., c_n + 2, EOS]`` and sampled candidates (Ego4D's K sequences).
+slots out; ``train.label_smoothing`` arrives as the loss's ``label_smoothing``), greedy token ids
+``[c_1 + 2, ..., c_n + 2, EOS]`` and sampled candidates (Ego4D's K sequences).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchkit.interfaces import PredictorSpec
+from benchkit.api import PredictorSpec
 
 IGNORE = -100
 
@@ -40,13 +41,19 @@ class SlotPredictor(nn.Module):
         classes = slots - 2
         return torch.where((classes >= 0) & (classes < self.num_classes), classes, IGNORE)
 
-    def classification_loss(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    def classification_loss(
+        self, logits: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0
+    ) -> torch.Tensor:
         targets = self.slot_targets(tokens)
-        total = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum")
+        total = F.cross_entropy(
+            logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE, reduction="sum",
+            label_smoothing=label_smoothing,
+        )
         return total / (targets != IGNORE).sum().clamp(min=1)
 
-    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        return self.classification_loss(self.logits(prefix), tokens)
+    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """Cross-entropy over the action slots, smoothed by ``label_smoothing`` (``train.label_smoothing``)."""
+        return self.classification_loss(self.logits(prefix), tokens, label_smoothing)
 
     def to_tokens(self, classes: torch.Tensor) -> list[list[int]]:
         return [[c + 2 for c in row] + [self.eos] for row in classes.tolist()]

@@ -21,8 +21,7 @@ import math
 import torch
 from torch import nn
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import PredictorSpec
+from benchkit.api import PredictorSpec, hookimpl
 from benchkit_predictors.slot_predictor import SlotPredictor
 
 QUERIES = ("learned", "zeros", "bracket")

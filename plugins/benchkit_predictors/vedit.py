@@ -27,8 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import PredictorSpec
+from benchkit.api import PredictorSpec, hookimpl
 from benchkit_predictors.attentive_classifier import AttentiveClassifier
 from benchkit_predictors.flow_matching import TRAIN_TIMESTEPS, EulerSchedule, add_noise, guide
 from benchkit_predictors.slot_predictor import SlotPredictor
@@ -167,8 +166,8 @@ class VEDiT(SlotPredictor):
         v = self.denoiser(add_noise(z0, noise, sigma), sigma.float() * TRAIN_TIMESTEPS, seen, positions[None])
         return F.mse_loss(v, noise - z0)
 
-    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        loss = self.classification_loss(self.logits(prefix), tokens)
+    def loss(self, prefix: torch.Tensor, tokens: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        loss = self.classification_loss(self.logits(prefix), tokens, label_smoothing)
         if self.fm_weight:
             loss = loss + self.fm_weight * self.flow_matching_loss(prefix)
         return loss

@@ -2,7 +2,7 @@
 
 import torch
 
-from benchkit.hookspecs import hookimpl
+from benchkit.api import hookimpl
 
 
 class MaxMean(torch.nn.Module):

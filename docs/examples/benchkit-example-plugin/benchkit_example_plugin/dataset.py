@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from benchkit.hookspecs import hookimpl
-from benchkit.vocabulary import Vocabulary
+from benchkit.api import Vocabulary, hookimpl
 
 
 class Flicker:

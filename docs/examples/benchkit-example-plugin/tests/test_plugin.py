@@ -6,9 +6,7 @@ import numpy as np
 import torch
 from click.testing import CliRunner
 
-from benchkit.cli import main
-from benchkit.interfaces import Dataset, FeatureSpec
-from benchkit.plugins import load_plugins
+from benchkit.api import Dataset, FeatureSpec, cli, load_plugins
 
 GRID = Path(__file__).resolve().parent.parent / "grid.yaml"
 
@@ -35,6 +33,6 @@ def test_dataset_meets_the_interface():
 
 def test_grid_runs_next_to_built_in_plugins(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCHKIT_CACHE_DIR", str(tmp_path / "cache"))
-    result = CliRunner().invoke(main, ["run", str(GRID), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    result = CliRunner().invoke(cli, ["run", str(GRID), "--run-dir", str(tmp_path / "run"), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "| example-maxmean |" in result.stdout

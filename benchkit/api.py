@@ -1,0 +1,103 @@
+"""Everything a plugin imports, in one module: ``from benchkit.api import hookimpl, FeatureSpec, ...``.
+
+This is benchkit's public surface for plugin authors (docs/plugins.md). First-party plugins import nothing else
+from benchkit (``tests/test_api.py`` checks it), so the core behind it may be reorganised without breaking them.
+Importing it is cheap: no torch, numpy or pydantic; the names marked *lazy* import their module on first use.
+
+- hooks: ``hookimpl`` (decorate ``benchkit_register``, ``benchkit_cell_finished``, ``benchkit_commands``)
+- interfaces (``typing.Protocol``): ``Dataset``, ``Backbone``, ``Aggregator``, ``Predictor``, ``Metric``,
+  ``Executor``; optional capabilities ``LogitsPredictor``, ``CandidatesPredictor``, ``ReferencePredictor``,
+  ``StepSequences``, ``HasComponents``; what factories receive and return: ``FeatureSpec``, ``PredictorSpec``,
+  ``Features``, ``LEVELS``
+- vocabularies: ``Vocabulary``, ``PAD``, ``BOS``, ``PAD_CLASS``, ``special_class``
+- errors (one line, exit code 2 on the command line): ``BenchkitError``, ``ConfigError``, ``PluginError``,
+  ``DataError``, ``StoreError``
+- helpers: ``pad_pair``, ``select_part``, ``PARTS`` (sequences); ``resolve_device`` (the one device resolver);
+  ``resolve_within`` (paths read from data files stay inside the dataset root); ``default_cache_dir``;
+  ``stable_hash`` (lazy)
+- verified cache files (lazy; ``benchkit.integrity``, docs/reliability.md): ``write_file`` (atomic, with a checksum
+  beside it), ``check_file``, ``checksum_path``, ``quarantine`` (move a damaged file aside, one warning),
+  ``sweep_once`` (remove temporaries of dead writers), ``file_sha256``
+- the host, for plugins that compose others and for tests: ``Registry``, ``get_registry``, ``load_plugins`` (lazy),
+  ``cli`` (lazy: the ``benchkit`` click group, for ``click.testing.CliRunner``)
+- results, for trackers: ``leaderboard(run_dir, fmt)`` (the stored results' leaderboard as text)
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchkit.devices import resolve_device
+from benchkit.errors import BenchkitError, ConfigError, DataError, PluginError, StoreError
+from benchkit.hookspecs import hookimpl
+from benchkit.interfaces import (
+    LEVELS,
+    Aggregator,
+    Backbone,
+    CandidatesPredictor,
+    Dataset,
+    Executor,
+    Features,
+    FeatureSpec,
+    HasComponents,
+    Level,
+    LogitsPredictor,
+    Metric,
+    Predictor,
+    PredictorSpec,
+    ReferencePredictor,
+    StepSequences,
+)
+from benchkit.paths import default_cache_dir, resolve_within
+from benchkit.sequences import PARTS, pad_pair, select_part
+from benchkit.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
+
+if TYPE_CHECKING:
+    from benchkit.cli import main as cli
+    from benchkit.config import stable_hash
+    from benchkit.integrity import check_file, checksum_path, file_sha256, quarantine, sweep_once, write_file
+    from benchkit.plugins import Registry, get_registry, load_plugins
+
+# name → module holding it, imported on first access (these modules import pydantic, torch or the plugin manager)
+_LAZY = {
+    "stable_hash": ("benchkit.config", "stable_hash"),
+    **{name: ("benchkit.integrity", name)
+       for name in ("file_sha256", "write_file", "check_file", "checksum_path", "quarantine", "sweep_once")},
+    "Registry": ("benchkit.plugins", "Registry"),
+    "get_registry": ("benchkit.plugins", "get_registry"),
+    "load_plugins": ("benchkit.plugins", "load_plugins"),
+    "cli": ("benchkit.cli", "main"),
+}
+
+__all__ = [
+    "BOS", "LEVELS", "PAD", "PAD_CLASS", "PARTS", "Aggregator", "Backbone", "BenchkitError", "CandidatesPredictor",
+    "ConfigError", "DataError", "Dataset", "Executor", "FeatureSpec", "Features", "HasComponents", "Level",
+    "LogitsPredictor", "Metric", "PluginError", "Predictor", "PredictorSpec", "ReferencePredictor", "Registry",
+    "StepSequences", "StoreError", "Vocabulary", "check_file", "checksum_path", "cli", "default_cache_dir",
+    "file_sha256", "get_registry", "hookimpl", "leaderboard", "load_plugins", "pad_pair", "quarantine",
+    "resolve_device", "resolve_within", "select_part", "special_class", "stable_hash", "sweep_once", "write_file",
+]
+
+
+def leaderboard(run_dir: str | Path, fmt: str = "md") -> str:
+    """The leaderboard of a run directory's stored results as text (``md``, ``csv``, ``latex``, ``html``), grouped
+    as ``benchkit run`` writes it: for trackers that log it next to their own records."""
+    from benchkit.report.leaderboard import collect, render
+    from benchkit.store import RunStore
+
+    return render(collect(RunStore(run_dir)), fmt)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value  # the next access is a plain lookup
+        return value
+    raise AttributeError(f"module 'benchkit.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,0 +1,1 @@
+"""$dist: a benchkit plugin package (see docs/plugins.md in benchkit)."""
