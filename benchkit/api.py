@@ -15,8 +15,8 @@ Importing it is cheap: no torch, numpy or pydantic; the names marked *lazy* impo
 - helpers: ``pad_pair``, ``select_part``, ``PARTS`` (sequences); ``resolve_device`` (the one device resolver);
   ``resolve_within`` (paths read from data files stay inside the dataset root); ``default_cache_dir``;
   ``stable_hash`` (lazy)
-- verified cache files (lazy; ``benchkit.integrity``, docs/reliability.md): ``write_file`` (atomic, with a checksum
-  beside it), ``check_file``, ``checksum_path``, ``quarantine`` (move a damaged file aside, one warning),
+- verified cache files (lazy; ``benchkit.storage.integrity``, docs/reliability.md): ``write_file`` (atomic, with a
+  checksum beside it), ``check_file``, ``checksum_path``, ``quarantine`` (move a damaged file aside, one warning),
   ``sweep_once`` (remove temporaries of dead writers), ``file_sha256``
 - the host, for plugins that compose others and for tests: ``Registry``, ``get_registry``, ``load_plugins`` (lazy),
   ``cli`` (lazy: the ``benchkit`` click group, for ``click.testing.CliRunner``)
@@ -29,10 +29,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchkit.devices import resolve_device
 from benchkit.errors import BenchkitError, ConfigError, DataError, PluginError, StoreError
-from benchkit.hookspecs import hookimpl
-from benchkit.interfaces import (
+from benchkit.learn.devices import resolve_device
+from benchkit.paths import default_cache_dir, resolve_within
+from benchkit.registry.hookspecs import hookimpl
+from benchkit.registry.interfaces import (
     LEVELS,
     Aggregator,
     Backbone,
@@ -50,24 +51,23 @@ from benchkit.interfaces import (
     ReferencePredictor,
     StepSequences,
 )
-from benchkit.paths import default_cache_dir, resolve_within
-from benchkit.sequences import PARTS, pad_pair, select_part
-from benchkit.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
+from benchkit.sequence.padding import PARTS, pad_pair, select_part
+from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
 
 if TYPE_CHECKING:
     from benchkit.cli import main as cli
-    from benchkit.config import stable_hash
-    from benchkit.integrity import check_file, checksum_path, file_sha256, quarantine, sweep_once, write_file
-    from benchkit.plugins import Registry, get_registry, load_plugins
+    from benchkit.grid.config import stable_hash
+    from benchkit.registry.plugins import Registry, get_registry, load_plugins
+    from benchkit.storage.integrity import check_file, checksum_path, file_sha256, quarantine, sweep_once, write_file
 
 # name → module holding it, imported on first access (these modules import pydantic, torch or the plugin manager)
 _LAZY = {
-    "stable_hash": ("benchkit.config", "stable_hash"),
-    **{name: ("benchkit.integrity", name)
+    "stable_hash": ("benchkit.grid.config", "stable_hash"),
+    **{name: ("benchkit.storage.integrity", name)
        for name in ("file_sha256", "write_file", "check_file", "checksum_path", "quarantine", "sweep_once")},
-    "Registry": ("benchkit.plugins", "Registry"),
-    "get_registry": ("benchkit.plugins", "get_registry"),
-    "load_plugins": ("benchkit.plugins", "load_plugins"),
+    "Registry": ("benchkit.registry.plugins", "Registry"),
+    "get_registry": ("benchkit.registry.plugins", "get_registry"),
+    "load_plugins": ("benchkit.registry.plugins", "load_plugins"),
     "cli": ("benchkit.cli", "main"),
 }
 
@@ -85,7 +85,7 @@ def leaderboard(run_dir: str | Path, fmt: str = "md") -> str:
     """The leaderboard of a run directory's stored results as text (``md``, ``csv``, ``latex``, ``html``), grouped
     as ``benchkit run`` writes it: for trackers that log it next to their own records."""
     from benchkit.report.leaderboard import collect, render
-    from benchkit.store import RunStore
+    from benchkit.storage.store import RunStore
 
     return render(collect(RunStore(run_dir)), fmt)
 

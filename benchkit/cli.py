@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import types
+import typing
 from pathlib import Path
 
 import click
@@ -41,7 +43,7 @@ class _Group(click.Group):
 
 
 def _registry():
-    from benchkit.plugins import get_registry
+    from benchkit.registry.plugins import get_registry
 
     return get_registry()
 
@@ -63,7 +65,7 @@ def main() -> None:
 
 
 def _load(grid_path: str, overrides: tuple[str, ...]):
-    from benchkit.config import apply_overrides, load_raw, parse_grid
+    from benchkit.grid.config import apply_overrides, load_raw, parse_grid
 
     raw = apply_overrides(load_raw(grid_path), overrides)
     return raw, parse_grid(raw, grid_path)
@@ -84,8 +86,8 @@ def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[
 
     Exit codes: 0 all folds stored, 1 some folds failed (recorded in the run directory), 2 bad input,
     130 interrupted."""
-    from benchkit.config import parse_selectors
-    from benchkit.runner import run_grid
+    from benchkit.grid.config import parse_selectors
+    from benchkit.run.runner import run_grid
 
     before = [f"executor={{name: {executor}}}"] if executor else []  # then executor.KEY=VALUE overrides apply
     after = ["fail_fast=true"] if fail_fast else []
@@ -119,8 +121,8 @@ def run(grid: str, overrides: tuple[str, ...], run_dir: str | None, only: tuple[
 @click.option("--only", multiple=True, metavar="AXIS=PATTERN")
 def validate(grid: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> None:
     """Check GRID without running it: schema, plugin names, keyword arguments, levels, data paths."""
-    from benchkit.config import parse_selectors
-    from benchkit.plan import plan
+    from benchkit.grid.config import parse_selectors
+    from benchkit.grid.plan import plan
 
     _, parsed = _load(grid, overrides)
     cells = plan(parsed, _registry(), parse_selectors(only))
@@ -135,7 +137,7 @@ def validate(grid: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> No
 @click.argument("pattern", default="*")
 def ls(kind: str | None, pattern: str) -> None:
     """List registered plugins and presets, optionally of one KIND, matching a wildcard PATTERN."""
-    from benchkit.plugins import KINDS
+    from benchkit.registry.plugins import KINDS
 
     if kind and kind not in KINDS:
         if any(ch in kind for ch in "*?["):  # `benchkit ls 'gem*'`: a pattern over all kinds
@@ -198,7 +200,7 @@ def report(run_dirs: tuple[str, ...], fmt: str, output: str | None, out_dir: str
     directories make one leaderboard (a grid split by --only across machines, or grids that share cells)."""
     from benchkit.report.leaderboard import FORMATS
     from benchkit.report.run_report import FIGURES_DIR, ReportOptions, RunReport
-    from benchkit.store import atomic_write_text
+    from benchkit.storage.store import atomic_write_text
 
     for run_dir in run_dirs:
         if not Path(run_dir).is_dir():
@@ -234,7 +236,72 @@ def report(run_dirs: tuple[str, ...], fmt: str, output: str | None, out_dir: str
             click.echo(f"figure: {path}", err=True)
 
 
-@main.command()
+# -- `benchkit profile`: its measurement options are the fields of the grid's `profile:` section -----------------
+
+# A ProfileConfig field's flag is --field-name (--field-name/--no-field-name for a boolean), with the field's type,
+# default and description; these fields are spelled otherwise, as the command spelled them before the flags were
+# generated (or where the natural name is taken):
+PROFILE_FLAGS = {
+    "actions": "seq-len",  # `--actions` is the vocabulary size of a single composition
+    "backbone": "backbone-phase",  # `--backbone/-b` names the backbone plugin
+}
+PROFILE_NOTES = {  # what a flag's help adds to the field's description, on the command line only
+    "actions": "Without GRID_FILE, unset: 16 (the InvPatch runtime analysis).",
+    "latency": "--no-latency: no memory either.",
+}
+
+
+def profile_flag(field: str) -> str:
+    """The ``benchkit profile`` flag of a ``ProfileConfig`` field, without its dashes."""
+    return PROFILE_FLAGS.get(field, field.replace("_", "-"))
+
+
+def model_options(model: type) -> list[click.Option]:
+    """One click option per field of the pydantic ``model``: bool → ``--x/--no-x``, ``Literal`` → a choice, int,
+    float and str (optional or not) as themselves; the parameter is named after the flag. Values are checked by the
+    model, not by click, so the command line and the grid accept the same values."""
+    options = []
+    for name, field in model.model_fields.items():
+        flag = profile_flag(name)
+        kind = field.annotation
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(kind) if a is not type(None)]
+            kind = args[0] if len(args) == 1 else None
+        text = (field.description or "").strip()
+        text = " ".join(t for t in (text[:1].upper() + text[1:] + "." if text else "", PROFILE_NOTES.get(name)) if t)
+        common = {"default": field.default, "help": text, "show_default": field.default is not None}
+        param = flag.replace("-", "_")
+        if kind is bool:
+            options.append(click.Option([param, f"--{flag}/--no-{flag}"], **common))
+        elif typing.get_origin(kind) is typing.Literal:
+            options.append(click.Option([param, f"--{flag}"], type=click.Choice(typing.get_args(kind)), **common))
+        elif kind in (int, float, str):
+            options.append(click.Option([param, f"--{flag}"], type=kind, **common))
+        else:
+            raise TypeError(f"{model.__name__}.{name}: no command-line type for {field.annotation!r}; map it in "
+                            f"benchkit/cli.py (model_options)")
+    return options
+
+
+class _ProfileCommand(click.Command):
+    """``benchkit profile``: its own options, then those generated from ``ProfileConfig`` (before ``--format``).
+    They are made when the command is parsed or its help shown, so other commands start without pydantic."""
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        if self._params is None:
+            from benchkit.grid.config import ProfileConfig
+
+            at = next(i for i, p in enumerate(self._own) if p.name == "fmt")
+            self._params = [*self._own[:at], *model_options(ProfileConfig), *self._own[at:]]
+        return self._params
+
+    @params.setter
+    def params(self, value: list[click.Parameter]) -> None:
+        self._own, self._params = list(value), None
+
+
+@main.command(cls=_ProfileCommand)
 @click.argument("grid_file", required=False, type=click.Path())
 @click.argument("overrides", nargs=-1)
 @click.option("--backbone", "-b", help="Backbone plugin or preset: adds the backbone phase; features from its output.")
@@ -251,33 +318,26 @@ def report(run_dirs: tuple[str, ...], fmt: str, output: str | None, out_dir: str
 @click.option("--dim", type=int, default=768, show_default=True, help="Without -b: feature width D.")
 @click.option("--actions", type=int, default=7, show_default=True, help="Action vocabulary size (MUGEN: 7).")
 @click.option("--delimiter/--no-delimiter", default=True, show_default=True, help="MUGEN's unused delimiter token.")
-@click.option("--seq-len", type=int, default=16, show_default=True,
-              help="Actions per decoded sequence (the InvPatch runtime analysis: 16). Grid: the data's longest.")
-@click.option("--flops/--no-flops", default=True, show_default=True, help="FLOPs per phase.")
-@click.option("--training/--no-training", default=True, show_default=True, help="Count the training phases too.")
-@click.option("--latency/--no-latency", default=True, show_default=True, help="Latency, throughput, memory.")
-@click.option("--reference/--no-reference", default=True, show_default=True,
-              help="Also count the predictor's reference decoding loop (no KV cache) when it has one.")
-@click.option("--batch", type=int, default=64, show_default=True, help="Batch size of the throughput run.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda[:n] or auto.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True)
-@click.option("--min-run-time", type=float, default=1.0, show_default=True, help="Seconds timed per latency row.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random weights and inputs.")
+# here: the options of ProfileConfig (flops, training, latency, memory, backbone-phase, reference, batch, device,
+# dtype, seq-len, min-run-time, warmup, seed), added by _ProfileCommand
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file instead of stdout.")
 def profile(grid_file, overrides, backbone, aggregator, predictor, kwargs, only, level, frames, image_size, grid, dim,
-            actions, delimiter, seq_len, flops, training, latency, reference, batch, device, dtype, min_run_time, seed,
-            fmt, output) -> None:
+            actions, delimiter, fmt, output, **measurement) -> None:
     """Parameters, FLOPs per phase (MACs beside them), latency and memory of one composition, or of every cell of
     GRID_FILE; every figure with its unit, convention and input shape (docs/profiling.md). InvPatch at paper scale:
     ``benchkit profile -a invpatch-paper -p prefix-gpt2-paper --frames 8 --grid 14x14``. Neither FLOPs nor
-    latency: parameters only, on the meta device."""
+    latency: parameters only, on the meta device. The measurement options are the grid's `profile:` fields
+    (`benchkit schema`)."""
     import shlex
 
+    from pydantic import ValidationError
+
+    from benchkit.grid.config import ProfileConfig, validation_error
     from benchkit.profiling import ProfileOptions, render_markdown
-    from benchkit.profiling.command import parse_grid_size, parse_kwargs, profile_grid, profile_names
-    from benchkit.store import atomic_write_text
-    from benchkit.vocabulary import Vocabulary
+    from benchkit.profiling.command import SEQ_LEN, parse_grid_size, parse_kwargs, profile_grid, profile_names
+    from benchkit.sequence.vocabulary import Vocabulary
+    from benchkit.storage.store import atomic_write_text
 
     ctx = click.get_current_context()
     words = ["benchkit", "profile"]
@@ -292,19 +352,21 @@ def profile(grid_file, overrides, backbone, aggregator, predictor, kwargs, only,
         else:
             words += [w for v in (value if param.multiple else (value,)) for w in (param.opts[0], str(v))]
     command = shlex.join(words)
-    options = ProfileOptions(flops=flops, training=training, latency=latency, memory=latency, reference=reference,
-                             batch=batch, device=device, dtype=dtype, actions=seq_len, min_run_time=min_run_time,
-                             seed=seed)
+    values = {name: measurement[profile_flag(name).replace("-", "_")] for name in ProfileConfig.model_fields}
+    if not grid_file and values["actions"] is None:
+        values["actions"] = SEQ_LEN  # a grid's cells decode the data's longest sequence
+    try:
+        options = ProfileOptions.of(ProfileConfig.model_validate(values))
+    except ValidationError as e:
+        raise validation_error(e, key=lambda loc: f"--{profile_flag(loc)}") from None
     if grid_file:
-        from benchkit.config import parse_selectors
-        from benchkit.plan import plan
+        from benchkit.grid.config import parse_selectors
+        from benchkit.grid.plan import plan
 
         if backbone or aggregator or predictor or kwargs:
             raise BenchkitError("give either GRID_FILE or components (-b/-a/-p/--set), not both")
         _, parsed = _load(grid_file, overrides)
         cells = plan(parsed, _registry(), parse_selectors(only))
-        options = ProfileOptions(**{**vars(options), "actions": None if ctx.get_parameter_source("seq_len") ==
-                                    click.core.ParameterSource.DEFAULT else seq_len})
         results = profile_grid(_registry(), cells, options, command)
     else:
         if overrides or only:
@@ -328,7 +390,7 @@ def profile(grid_file, overrides, backbone, aggregator, predictor, kwargs, only,
 @main.command()
 def schema() -> None:
     """Print the grid's JSON Schema (for editor completion and validation)."""
-    from benchkit.config import Grid
+    from benchkit.grid.config import Grid
 
     click.echo(json.dumps(Grid.model_json_schema(), indent=2))
 
@@ -362,7 +424,7 @@ def cache() -> None:
 @click.option("--dir", "root", type=click.Path(file_okay=False), help="Default: $BENCHKIT_CACHE_DIR or ~/.cache.")
 def cache_ls(root: str | None) -> None:
     """List feature cache entries with their sizes."""
-    from benchkit.features import FeatureCache
+    from benchkit.storage.features import FeatureCache
 
     fc = FeatureCache(root)
     rows = fc.entries()
@@ -382,7 +444,7 @@ def cache_ls(root: str | None) -> None:
 @click.option("--dir", "root", type=click.Path(file_okay=False))
 def cache_prune(keys: tuple[str, ...], everything: bool, root: str | None) -> None:
     """Remove entries by key prefix (or --all)."""
-    from benchkit.features import FeatureCache
+    from benchkit.storage.features import FeatureCache
 
     if not keys and not everything:
         raise BenchkitError("name entries to remove (key prefixes from `benchkit cache ls`) or pass --all")

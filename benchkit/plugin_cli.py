@@ -12,8 +12,8 @@ from importlib import metadata
 
 import click
 
-from benchkit.hookspecs import PROJECT
-from benchkit.plugins import Failure, Registry
+from benchkit.registry.hookspecs import PROJECT
+from benchkit.registry.plugins import Failure, Registry
 
 
 def _dist(registry: Registry, plugin: str) -> str:

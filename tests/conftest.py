@@ -46,6 +46,6 @@ def write_grid(tmp_path):
 
 @pytest.fixture(scope="session")
 def registry():
-    from benchkit.plugins import get_registry
+    from benchkit.registry.plugins import get_registry
 
     return get_registry()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from benchkit_aggregators.invpatch import DropPath, InvPatch, frame_grid
 
-from benchkit.interfaces import FeatureSpec
+from benchkit.registry.interfaces import FeatureSpec
 
 TINY = {"merge_heads": 3, "cct_heads": 2, "vit_heads": 2, "vit_head_dim": 8}  # width 24: divisible by 3, 2 and 4
 C = 24

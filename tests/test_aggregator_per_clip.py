@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from benchkit.config import parse_grid
 from benchkit.errors import PluginError
-from benchkit.interfaces import FeatureSpec
-from benchkit.runner import run_grid
+from benchkit.grid.config import parse_grid
+from benchkit.registry.interfaces import FeatureSpec
+from benchkit.run.runner import run_grid
 
 
 def test_each_clip_is_aggregated_alone(registry):

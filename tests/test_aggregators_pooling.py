@@ -23,8 +23,8 @@ from benchkit_aggregators.max import MaxPool
 from benchkit_aggregators.netvlad import NetVLAD, VLADCore
 from torch import nn
 
-from benchkit.interfaces import FeatureSpec
-from benchkit.plugins import Registry
+from benchkit.registry.interfaces import FeatureSpec
+from benchkit.registry.plugins import Registry
 
 D = 16
 FACTORIES = {

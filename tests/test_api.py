@@ -50,7 +50,7 @@ def test_every_public_name_resolves():
     missing = [name for name in api.__all__ if getattr(api, name, None) is None]
     assert not missing
     assert set(api.__all__) <= set(dir(api))
-    assert api.cli.name == "main" and api.load_plugins.__module__ == "benchkit.plugins"
+    assert api.cli.name == "main" and api.load_plugins.__module__ == "benchkit.registry.plugins"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         api.nope  # noqa: B018
 
@@ -94,7 +94,7 @@ def test_one_device_resolver_one_error(name):
 
 
 def test_no_other_device_resolver():
-    """``torch.cuda.is_available()`` deciding a device lives only in ``benchkit/devices.py``."""
+    """``torch.cuda.is_available()`` deciding a device lives only in ``benchkit/learn/devices.py``."""
     sources = [*REPO.glob("benchkit/**/*.py"), *REPO.glob("plugins/benchkit_*/**/*.py")]
     resolvers = []
     for path in sources:
@@ -103,4 +103,4 @@ def test_no_other_device_resolver():
                 body = ast.unparse(node)
                 if "cuda.is_available()" in body and "torch.device(" in body:
                     resolvers.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
-    assert resolvers == ["benchkit/devices.py:18 resolve_device"]
+    assert resolvers == ["benchkit/learn/devices.py:18 resolve_device"]

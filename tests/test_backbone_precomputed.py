@@ -9,7 +9,7 @@ from benchkit_backbones.precomputed import Precomputed
 from benchkit_datasets.procedural_synthetic import ProceduralSynthetic
 
 from benchkit.errors import PluginError
-from benchkit.features import FeatureCache
+from benchkit.storage.features import FeatureCache
 
 
 def test_encode_frame_is_the_mean_over_tokens():

@@ -18,7 +18,7 @@ from benchkit_backbones.weights import content_hash
 from benchkit_datasets.synthetic import SyntheticMoves
 
 from benchkit.errors import DataError, PluginError
-from benchkit.features import FeatureCache, file_sha256
+from benchkit.storage.features import FeatureCache, file_sha256
 
 D, SIZE, PATCH = 16, 32, 8  # width, processed frame side, patch side: a 4x4 grid of 16 patches
 SMALL = {"hidden_size": D, "num_attention_heads": 2, "intermediate_size": 32}

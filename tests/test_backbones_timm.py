@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from benchkit.cli import main
 from benchkit.errors import PluginError
-from benchkit.features import file_sha256
+from benchkit.storage.features import file_sha256
 
 VIT = "vit_tiny_patch16_224"
 VIT_KW = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 16, "num_heads": 2}  # 4x4 grid, width 16

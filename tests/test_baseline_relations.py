@@ -14,7 +14,7 @@ import pytest
 from benchkit_metrics.accuracy import token_accuracy
 from benchkit_metrics.precision import weighted_precision
 
-from benchkit.baselines import baseline_predictions
+from benchkit.sequence.baselines import baseline_predictions
 
 ACTIONS, REF_LEN, N_TRAIN, N_TEST = 7, 15, 1000, 4000
 P = np.array([0.3157, 0.16, 0.14, 0.12, 0.10, 0.09, 0.0743])

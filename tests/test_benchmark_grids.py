@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchkit.config import load_grid
-from benchkit.plan import plan, resolve_metrics
+from benchkit.grid.config import load_grid
+from benchkit.grid.plan import plan, resolve_metrics
 
 GRIDS = sorted((Path(__file__).parent.parent / "benchmarks").glob("*.yaml"))
 ROOTS = ("MUGEN_ROOT", "BIMACS_ROOT", "COIN_ROOT", "CROSSTASK_ROOT", "NIV_ROOT", "EGO4D_ROOT")

@@ -89,6 +89,8 @@ def test_only_filter_and_report_formats(tmp_path, write_grid, tiny_grid):
         (lambda g: g["backbone"].update(dims=3), "unexpected keyword 'dims'; did you mean 'dim'?"),
         (lambda g: g.update(aggregator="frame-tokens"), "does not support level 'patch'"),
         (lambda g: g.update(name="${BENCHKIT_TEST_UNSET}"), "BENCHKIT_TEST_UNSET is not set"),
+        (lambda g: g.update(profile={"batch": 0}), "profile.batch: Input should be greater than or equal to 1 (got 0)"),
+        (lambda g: g.update(profile={"foo": 1}), "profile.foo: unknown key"),
     ],
 )
 def test_user_mistakes_are_one_line_exit_2(write_grid, tiny_grid, mutate, message):
@@ -128,6 +130,12 @@ def test_ls_plugins_schema():
     code, out, _ = invoke("schema")
     schema = json.loads(out)
     assert schema["additionalProperties"] is False and "aggregator" in schema["properties"]
+    from benchkit.grid.config import ProfileConfig  # the `profile:` section is typed: true/false or its fields
+
+    assert {"type": "boolean"} in schema["properties"]["profile"]["anyOf"]
+    fields = schema["$defs"]["ProfileConfig"]["properties"]
+    assert list(fields) == list(ProfileConfig.model_fields) and all(f.get("description") for f in fields.values())
+    assert fields["batch"]["minimum"] == 1 and fields["dtype"]["enum"] == ["float32", "bfloat16", "float16"]
 
 
 def test_sigkill_loses_no_stored_fold(tmp_path, write_grid, tiny_grid):
@@ -211,11 +219,63 @@ def test_profile_flops_json_and_grid_cells(write_grid, tiny_grid):
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_every_profile_option_is_a_flag():
+    """`benchkit profile`'s measurement options are generated from the grid's `profile:` fields (ProfileConfig):
+    each field is a flag with its default and description, and a field added to the model adds its flag."""
+    from typing import Literal
+
+    from pydantic import Field
+
+    from benchkit.cli import model_options, profile_flag
+    from benchkit.grid.config import ProfileConfig
+
+    params = {p.name: p for p in main.commands["profile"].params}
+    for name, field in ProfileConfig.model_fields.items():
+        param = params[profile_flag(name).replace("-", "_")]
+        assert param.default == field.default and field.description[1:] in param.help, name
+        assert param.opts == [f"--{profile_flag(name)}"]
+    assert params["actions"].type.name == "integer" and "vocabulary" in params["actions"].help  # as before
+    assert params["memory"].secondary_opts == ["--no-memory"]
+    docs = (Path(__file__).parents[1] / "docs" / "profiling.md").read_text()  # the docs' one table lists them all
+    assert all(f"| `{name}` | `--{profile_flag(name)}" in docs for name in ProfileConfig.model_fields)
+
+    class More(ProfileConfig):
+        knob: Literal["a", "b"] = Field("a", description="a new knob")
+        rate: float | None = Field(None, description="a new rate")
+
+    added = {o.name: o for o in model_options(More)}
+    assert added["knob"].opts == ["--knob"] and list(added["knob"].type.choices) == ["a", "b"]
+    assert added["rate"].type.name == "float" and added["rate"].default is None
+
+
+def test_profile_flags_reach_the_options():
+    code, out, _ = invoke("profile", "-a", "mean", "-p", "prefix-gpt2-tiny", "--frames", "2", "--grid", "2x2", "--dim",
+                          "16", "--no-flops", "--no-memory", "--batch", "2", "--min-run-time", "0.01", "--warmup", "1",
+                          "--format", "json")
+    assert code == 0
+    detail = json.loads(out)["detail"]
+    assert detail["options"] == {"flops": False, "training": True, "latency": True, "memory": False,
+                                 "backbone": True, "reference": True, "batch": 2, "device": "cpu",
+                                 "dtype": "float32", "actions": 16, "min_run_time": 0.01, "warmup": 1, "seed": 0}
+    assert all("peak_mem_mb" not in r for r in detail["latency"]) and len(detail["latency"]) == 2
+    assert detail["command"].endswith("--no-flops --no-memory --batch 2 --min-run-time 0.01 --warmup 1 --format json")
+    for flag, value in [("--batch", "0"), ("--seq-len", "0"), ("--device", "tpu"), ("--min-run-time", "0")]:
+        code, _, err = invoke("profile", "-a", "mean", flag, value)
+        assert code == 2 and err.startswith(f"error: {flag}: ") and err.count("\n") == 1
+
+
+def test_the_cli_and_the_grid_schema_import_light():
+    """Commands start without pydantic (profile's flags are made when it runs); the grid layer never needs torch."""
+    code = ("import sys, benchkit.cli; assert 'pydantic' not in sys.modules; "
+            "import benchkit.grid.config, benchkit.grid.plan; assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_every_fold_record_names_its_environment(tmp_path, write_grid, tiny_grid):
     """A resumed run may mix versions, so each fold keeps what produced it; the leaderboard names timm too."""
     from importlib import metadata
 
-    from benchkit.integrity import read_verified
+    from benchkit.storage.integrity import read_verified
 
     run_dir = tmp_path / "run"
     code, _, _ = invoke("run", write_grid(tiny_grid), "--run-dir", run_dir, "--only", "level=frame", "--no-progress")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchkit.config import Component, apply_overrides, expand, load_grid, parse_grid, parse_selectors
 from benchkit.errors import ConfigError
-from benchkit.plan import plan
+from benchkit.grid.config import Component, apply_overrides, expand, load_grid, parse_grid, parse_selectors
+from benchkit.grid.plan import plan
 
 
 def test_component_forms():

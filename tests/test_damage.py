@@ -18,8 +18,8 @@ from benchkit_datasets.frame_cache import cached_array
 from click.testing import CliRunner
 
 from benchkit.cli import main
-from benchkit.integrity import DamagedFile, checksum_path, read_verified, write_file, write_verified
-from benchkit.store import RunStore, read_json
+from benchkit.storage.integrity import DamagedFile, checksum_path, read_verified, write_file, write_verified
+from benchkit.storage.store import RunStore, read_json
 
 
 def flip(path: Path) -> None:

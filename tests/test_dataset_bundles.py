@@ -1,10 +1,10 @@
 """A grid run builds each dataset configuration once: its samples, targets and splits are shared by every cell and
-fold (``benchkit.folds.Datasets``)."""
+fold (``benchkit.run.folds.Datasets``)."""
 
 from __future__ import annotations
 
-from benchkit.config import parse_grid
-from benchkit.runner import run_grid
+from benchkit.grid.config import parse_grid
+from benchkit.run.runner import run_grid
 
 
 def test_grid_run_builds_each_dataset_once(tiny_grid, registry, tmp_path, monkeypatch):

@@ -252,7 +252,7 @@ def test_bad_options_are_one_line(root, options, why):
 def test_the_registry_checks_option_names_and_values(root, monkeypatch):
     from benchkit_datasets import bimacs
 
-    from benchkit.plugins import load_plugins
+    from benchkit.registry.plugins import load_plugins
 
     monkeypatch.setenv("BENCHKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("BENCHKIT_PLUGINS", raising=False)

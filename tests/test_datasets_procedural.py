@@ -9,7 +9,7 @@ import pytest
 from benchkit_datasets.procedural_synthetic import ProceduralSynthetic, variant_order
 
 from benchkit.errors import DataError
-from benchkit.interfaces import Dataset
+from benchkit.registry.interfaces import Dataset
 
 TINY = dict(videos=6, dim=16)
 

@@ -440,7 +440,7 @@ def test_registered_names_and_presets_resolve(monkeypatch):
     import yaml
     from benchkit_datasets import procedural, procedural_synthetic
 
-    from benchkit.plugins import REGISTRY_FILE, load_plugins
+    from benchkit.registry.plugins import REGISTRY_FILE, load_plugins
 
     monkeypatch.setenv("BENCHKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.delenv("BENCHKIT_PLUGINS", raising=False)

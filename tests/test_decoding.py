@@ -8,11 +8,11 @@ import json
 import pytest
 from benchkit_metrics.anticipation import edit_distance_at
 
-from benchkit.config import parse_grid
 from benchkit.errors import PluginError
-from benchkit.plan import plan
-from benchkit.runner import run_grid
-from benchkit.viterbi import transition_counts
+from benchkit.grid.config import parse_grid
+from benchkit.grid.plan import plan
+from benchkit.run.runner import run_grid
+from benchkit.sequence.viterbi import transition_counts
 
 
 def _grid(dataset: str, metrics: list, decode: dict) -> dict:
@@ -35,7 +35,7 @@ def test_viterbi_plans_only_use_transitions_seen_in_training(tmp_path, registry)
     summary = run_grid(grid, tmp_path / "run", registry, say=lambda m: None, progress=False)
     assert not summary.failed
     dataset = registry.build("dataset", plan(grid, registry)[0].dataset)
-    from benchkit.splits import make_splits
+    from benchkit.run.splits import make_splits
 
     splits = make_splits(dataset.groups(), grid.protocol)
     for record, preds in _folds(tmp_path / "run"):

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchkit.config import parse_grid
 from benchkit.errors import PluginError
-from benchkit.runner import build_executor, run_grid
+from benchkit.grid.config import parse_grid
+from benchkit.run.runner import build_executor, run_grid
 
 
 def _metrics(run_dir):

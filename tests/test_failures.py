@@ -16,11 +16,11 @@ import torch
 from click.testing import CliRunner
 
 from benchkit.cli import main
-from benchkit.config import parse_grid
 from benchkit.errors import DataError
-from benchkit.hookspecs import hookimpl
-from benchkit.plugins import load_plugins
-from benchkit.runner import run_grid
+from benchkit.grid.config import parse_grid
+from benchkit.registry.hookspecs import hookimpl
+from benchkit.registry.plugins import load_plugins
+from benchkit.run.runner import run_grid
 
 ATTEMPTS: dict[str, int] = {}
 

@@ -7,7 +7,7 @@ import pytest
 from benchkit_backbones.random_vit import RandomViT
 from benchkit_datasets.synthetic import SyntheticMoves
 
-from benchkit.features import FeatureCache
+from benchkit.storage.features import FeatureCache
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def test_random_vit_shapes_and_determinism(depth):
 
 
 def test_second_grid_over_the_same_backbone_and_dataset_runs_no_forward_pass(tmp_path, tiny_grid, registry):
-    from benchkit.config import parse_grid
-    from benchkit.runner import run_grid
+    from benchkit.grid.config import parse_grid
+    from benchkit.run.runner import run_grid
 
     tiny_grid.update(cache_dir=str(tmp_path / "cache"), level=["frame"], protocol={"folds": 2, "seed": 0})
     first = run_grid(parse_grid(tiny_grid), tmp_path / "a", registry, say=lambda m: None, progress=False)

@@ -15,8 +15,8 @@ from conftest import TINY_GRID
 
 from benchkit import yaml_safe
 from benchkit.cli import main
-from benchkit.config import apply_overrides, load_raw, parse_grid
 from benchkit.errors import BenchkitError
+from benchkit.grid.config import apply_overrides, load_raw, parse_grid
 
 BASE = yaml.safe_dump(TINY_GRID, sort_keys=False)
 LAUGHS = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
@@ -142,7 +142,7 @@ def _env(monkeypatch):
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm():  # import the plugins once, outside any timing
-    from benchkit.plugins import get_registry
+    from benchkit.registry.plugins import get_registry
 
     get_registry()
 
@@ -198,7 +198,7 @@ def test_load_memory_is_bounded(tmp_path, name):
     path = _write(tmp_path, name, FILES[name][0])
     tracemalloc.start()
     try:
-        from benchkit.config import expand
+        from benchkit.grid.config import expand
 
         expand(parse_grid(apply_overrides(load_raw(path), ["train.epochs=3"]), str(path)))
     except BenchkitError:
@@ -214,7 +214,7 @@ def test_limits_leave_real_grids_alone():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    for path in [*sorted((root / "benchmarks").glob("*.yaml")), root / "registry.yaml"]:
+    for path in [*sorted((root / "benchmarks").glob("*.yaml")), root / "benchkit" / "registry" / "registry.yaml"]:
         assert isinstance(yaml_safe.load_file(path), dict)
         assert yaml_safe.load_file(path) == yaml.safe_load(path.read_text()), path
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchkit.integrity import is_temporary, read_verified
+from benchkit.storage.integrity import is_temporary, read_verified
 
 KILLS = 20
 SEED = 16
@@ -33,8 +33,8 @@ ZYGOTE = r"""
 import json, os, signal, sys, threading, traceback
 import numpy, torch, transformers
 from transformers import GPT2Config, GPT2LMHeadModel
-import benchkit.cli, benchkit.runner, benchkit.features
-from benchkit.plugins import get_registry
+import benchkit.cli, benchkit.run.runner, benchkit.storage.features
+from benchkit.registry.plugins import get_registry
 get_registry()  # plugin discovery, paid once
 
 def arm(kill):
@@ -52,8 +52,8 @@ def arm(kill):
         if hits[0] == n:
             os.kill(os.getpid(), signal.SIGKILL)
     if kind == "extract":  # before the n-th batch of feature extraction
-        batch = benchkit.features._batch
-        benchkit.features._batch = lambda *a, **k: (hit(), batch(*a, **k))[1]
+        batch = benchkit.storage.features._batch
+        benchkit.storage.features._batch = lambda *a, **k: (hit(), batch(*a, **k))[1]
     elif kind == "train":  # before the n-th backward pass
         backward = torch.Tensor.backward
         torch.Tensor.backward = lambda self, *a, **k: (hit(), backward(self, *a, **k))[1]

@@ -1,6 +1,7 @@
-"""Nothing heavy at start-up: names come from the plugin manifest (``benchkit.manifest``), a plugin is imported when
-one of its names is built or checked. ``--help``, ``ls`` and ``schema`` import neither torch nor transformers;
-``validate`` imports only the plugins its grid names; a plugin edited, broken or reinstalled is noticed."""
+"""Nothing heavy at start-up: names come from the plugin manifest (``benchkit.registry.manifest``), a plugin is
+imported when one of its names is built or checked. ``--help``, ``ls`` and ``schema`` import neither torch nor
+transformers; ``validate`` imports only the plugins its grid names; a plugin edited, broken or
+reinstalled is noticed."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_validate_imports_only_the_plugins_its_grid_names(cli, tmp_path):
     grid.write_text(yaml.safe_dump(TINY_GRID))
     out, modules = cli("validate", str(grid))
     assert out.returncode == 0, out.stderr
-    from benchkit.manifest import read_entry_points
+    from benchkit.registry.manifest import read_entry_points
 
     imported = {ep.name for ep in read_entry_points() if ep.module in modules}
     assert imported == {"datasets.synthetic", "backbones.random-vit", "aggregators.mean", "predictors.prefix-gpt2",
@@ -134,9 +135,9 @@ def test_registrations_that_are_not_plain_data_are_imported_each_time(tmp_path, 
     """A plugin whose registration metadata holds an object cannot be recorded; it still loads, at start-up."""
     import pluggy
 
-    from benchkit import hookspecs
-    from benchkit.manifest import EntryPoint, Manifest
-    from benchkit.plugins import Registry, Source
+    from benchkit.registry import hookspecs
+    from benchkit.registry.manifest import EntryPoint, Manifest
+    from benchkit.registry.plugins import Registry, Source
 
     (tmp_path / "objplug_agg.py").write_text("def benchkit_register(registry):\n"
                                              "    registry.aggregator('obj', object, hook=object())\n")
@@ -152,7 +153,7 @@ def test_registrations_that_are_not_plain_data_are_imported_each_time(tmp_path, 
 
 
 def test_a_record_round_trips_tuples_and_refuses_objects():
-    from benchkit.manifest import Uncacheable, decode, encode
+    from benchkit.registry.manifest import Uncacheable, decode, encode
 
     meta = {"levels": ("frame", "patch"), "paths": ("root",), "n": [1, 2.5, None, True], "d": {"k": ("x",)}}
     assert decode(json.loads(json.dumps(encode(meta)))) == meta

@@ -11,7 +11,7 @@ from benchkit_metrics import planning as planning_module
 from benchkit_metrics.anticipation import candidates, damerau_levenshtein, edit_distance_at, levenshtein
 from benchkit_metrics.planning import mean_step_accuracy, schema_miou, set_miou, success_rate, top1_accuracy
 
-from benchkit.plugins import Registry
+from benchkit.registry.plugins import Registry
 
 # -- top-1 -------------------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from benchkit_metrics.meteor import meteor
 from benchkit_metrics.precision import weighted_precision
 from benchkit_metrics.reference_text import reference_classes, reference_pairs, reference_words
 
-from benchkit.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
+from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
 
 MUGEN = Vocabulary(MUGEN_ACTIONS, delimiter=True)  # PAD 0, BOS 1, actions 2-8, delimiter 9, EOS 10
 NAMES = {PAD: "<pad>", BOS: "<bos>", 9: "<sep>", 10: "<eos>", **{i + 2: a for i, a in enumerate(MUGEN_ACTIONS)}}

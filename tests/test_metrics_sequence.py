@@ -13,7 +13,7 @@ from benchkit_metrics.meteor import NoSynonyms, meteor, synonym_source, wordnet_
 from benchkit_metrics.precision import weighted_precision
 from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 
-from benchkit.plugins import Registry
+from benchkit.registry.plugins import Registry
 
 # -- weighted precision ------------------------------------------------------------------------------------------
 

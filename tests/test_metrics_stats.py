@@ -5,8 +5,8 @@ import math
 import pytest
 from benchkit_metrics.accuracy import token_accuracy
 
-from benchkit.baselines import baseline_predictions
-from benchkit.stats import paired_comparison, summarize
+from benchkit.report.stats import paired_comparison, summarize
+from benchkit.sequence.baselines import baseline_predictions
 
 
 def test_accuracy_pads_the_shorter_sequence():

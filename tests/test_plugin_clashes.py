@@ -7,8 +7,8 @@ import types
 import pytest
 
 from benchkit.errors import PluginError
-from benchkit.hookspecs import hookimpl
-from benchkit.plugins import Registry, load_plugins
+from benchkit.registry.hookspecs import hookimpl
+from benchkit.registry.plugins import Registry, load_plugins
 
 
 def plugin(name: str, register) -> types.ModuleType:

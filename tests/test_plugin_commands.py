@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 import benchkit.cli
 from benchkit.errors import DataError
-from benchkit.hookspecs import hookimpl
 from benchkit.plugin_cli import plugin_commands
-from benchkit.plugins import load_plugins
+from benchkit.registry.hookspecs import hookimpl
+from benchkit.registry.plugins import load_plugins
 
 
 def commands_plugin(name: str, *commands: click.Command, returns=None) -> types.ModuleType:
@@ -95,7 +95,7 @@ def test_benchkit_plugins_lists_commands_and_their_clashes(cli_with):
 def test_through_entry_points_of_two_distributions(tmp_path):
     hello_from = """
         import click
-        from benchkit.hookspecs import hookimpl
+        from benchkit.registry.hookspecs import hookimpl
 
         @click.command()
         def hello():
@@ -106,7 +106,7 @@ def test_through_entry_points_of_two_distributions(tmp_path):
             return [hello]
     """
     twin = """
-        from benchkit.hookspecs import hookimpl
+        from benchkit.registry.hookspecs import hookimpl
 
         @hookimpl
         def benchkit_register(registry):

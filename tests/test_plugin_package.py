@@ -8,6 +8,7 @@ allow-list.)
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -49,6 +50,39 @@ def test_the_template_is_package_data():
     files = [f"templates/plugin/{path}" for path in template_files("plugin")]
     assert len(files) == 6
     assert all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), (files, globs)
+
+
+def test_a_wheel_ships_the_presets_and_the_template(tmp_path):
+    """Built as a wheel and installed without the source tree, benchkit still has every preset and its template."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("benchkit", "plugins"):
+        shutil.copytree(REPO / folder, source / folder, ignore=IGNORED)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    out = subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w",
+                          str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (wheel,) = (tmp_path / "dist").glob("benchkit-*.whl")
+    out = subprocess.run([*pip, "install", "--quiet", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    shutil.rmtree(source)  # nothing of the source tree is left to fall back on
+    probe = (
+        "import benchkit, json; from benchkit.registry.plugins import REGISTRY_FILE, get_registry; "
+        "from benchkit.scaffold import template_files; r = get_registry(); "
+        "print(json.dumps([benchkit.__file__, str(REGISTRY_FILE), sorted(r.presets['aggregator']), "
+        "len(template_files('plugin'))]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "BENCHKIT_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    module, registry_file, aggregators, templates = json.loads(out.stdout.splitlines()[-1])
+    assert module.startswith(str(tmp_path / "site")) and registry_file.startswith(str(tmp_path / "site"))
+    assert {"invpatch-paper", "invpatch-tiny", "lstm-tiny"} <= set(aggregators)
+    assert templates == 6
 
 
 def test_the_smallest_plugin_is_twelve_lines_against_the_api():

@@ -6,11 +6,11 @@ import types
 
 import pytest
 
-from benchkit.config import parse_grid
 from benchkit.errors import DataError, PluginError
-from benchkit.hookspecs import hookimpl
-from benchkit.plan import plan
-from benchkit.plugins import load_plugins
+from benchkit.grid.config import parse_grid
+from benchkit.grid.plan import plan
+from benchkit.registry.hookspecs import hookimpl
+from benchkit.registry.plugins import load_plugins
 
 
 def test_first_party_plugins_register_through_entry_points(registry):
@@ -46,7 +46,7 @@ def test_missing_data_path(registry):
 
     reg.dataset("folder", from_folder, paths=("root",))
     resolved = reg.resolve("dataset", "folder", {"root": "/no/such/place"})
-    from benchkit.plan import check_paths
+    from benchkit.grid.plan import check_paths
 
     with pytest.raises(DataError, match="root does not exist: /no/such/place"):
         check_paths(resolved)
@@ -83,7 +83,8 @@ def test_name_clash_names_both():
 
 def test_list_with_wildcards(registry):
     names = [name for _, name, _ in registry.list("predictor", "prefix-gpt2*")]
-    assert names == ["prefix-gpt2", "prefix-gpt2-paper", "prefix-gpt2-tiny"]
+    assert names == ["prefix-gpt2", "prefix-gpt2-paper", "prefix-gpt2-reference-bimacs", "prefix-gpt2-reference-mugen",
+                     "prefix-gpt2-tiny"]
     assert [n for _, n, _ in registry.list(None, "mea?")] == ["mean"]
 
 

@@ -7,8 +7,8 @@ import torch
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
 from benchkit_predictors.prefix_gpt2 import PrefixGPT2
 
-from benchkit.interfaces import PredictorSpec
-from benchkit.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary
+from benchkit.registry.interfaces import PredictorSpec
+from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary
 
 MUGEN = Vocabulary(MUGEN_ACTIONS, delimiter=True)
 BIMACS = Vocabulary(tuple(f"a{i}" for i in range(14)))

@@ -13,8 +13,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchkit.errors import ConfigError
-from benchkit.interfaces import FeatureSpec, PredictorSpec
-from benchkit.plugins import Resolved
+from benchkit.grid.config import ProfileConfig, parse_grid
 from benchkit.profiling import (
     ProfileOptions,
     build_composition,
@@ -28,7 +27,9 @@ from benchkit.profiling import (
 )
 from benchkit.profiling.params import count
 from benchkit.profiling.profiler import count_phases
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import FeatureSpec, PredictorSpec
+from benchkit.registry.plugins import Resolved
+from benchkit.sequence.vocabulary import Vocabulary
 
 VOCAB = Vocabulary(tuple(f"a{i}" for i in range(5)), delimiter=True)
 
@@ -208,15 +209,27 @@ def test_a_parameter_used_only_elementwise_is_reported_until_declared_free():
 
 
 def test_grid_section_options():
-    assert ProfileOptions.from_config(None) is None and ProfileOptions.from_config(False) is None
-    assert ProfileOptions.from_config(True) == ProfileOptions()
-    opts = ProfileOptions.from_config({"batch": 8, "latency": False, "min_run_time": 1, "device": "cpu"})
-    assert opts.batch == 8 and not opts.latency and opts.min_run_time == 1
-    for bad, message in [({"batchsize": 8}, "unknown option 'batchsize'"), ({"batch": "8"}, "profile.batch"),
-                         ({"flops": 1}, "profile.flops"), ({"dtype": "fp8"}, "profile.dtype"),
-                         ({"device": "tpu"}, "profile.device"), ({"batch": 0}, "profile.batch")]:
-        with pytest.raises(ConfigError, match=message):
-            ProfileOptions.from_config(bad)
+    """The grid's `profile:` section is typed in the schema (ProfileConfig); ProfileOptions is that model plus
+    torch, and says what is wrong in one line, from the grid or from Python."""
+    grid = {"name": "g", "dataset": "d", "backbone": "b", "aggregator": "a", "predictor": "p", "metrics": ["m"]}
+    assert parse_grid(grid).profile is None and parse_grid({**grid, "profile": False}).profile is None
+    assert parse_grid({**grid, "profile": True}).profile == ProfileConfig()
+    section = parse_grid({**grid, "profile": {"batch": 8, "latency": False, "min_run_time": 1}}).profile
+    opts = ProfileOptions.of(section)
+    assert opts.batch == 8 and not opts.latency and opts.min_run_time == 1.0 and opts.torch_dtype() is torch.float32
+    assert opts.model_dump() == {**ProfileOptions().model_dump(), "batch": 8, "latency": False}
+    assert ProfileOptions.of({"seed": 3}) == ProfileOptions(seed=3) and ProfileOptions.of(opts) is opts
+    for bad, message in [({"batchsize": 8}, "profile.batchsize: unknown key"), ({"batch": "8"}, "profile.batch: "),
+                         ({"flops": 1}, "profile.flops: "), ({"dtype": "fp8"}, "profile.dtype: "),
+                         ({"device": "tpu"}, "profile.device: "), ({"device": "cuda:x"}, "profile.device: "),
+                         ({"batch": 0}, "profile.batch: "), ({"actions": 0}, "profile.actions: "),
+                         ({"min_run_time": 0}, "profile.min_run_time: "), ({"warmup": -1}, "profile.warmup: ")]:
+        with pytest.raises(ConfigError, match=f"^grid: {message}"):
+            parse_grid({**grid, "profile": bad})
+        with pytest.raises(ConfigError, match=f"^{message}"):
+            ProfileOptions(**bad)
+    with pytest.raises(ConfigError, match=r"^grid: profile: .*expected true, false or a mapping of options"):
+        parse_grid({**grid, "profile": "yes"})
 
 
 def test_profile_record_is_labelled_and_consistent(registry):
@@ -249,8 +262,8 @@ def test_profile_record_is_labelled_and_consistent(registry):
 
 
 def test_profile_cell_for_the_grid_section(registry, tiny_grid):
-    from benchkit.config import parse_grid
-    from benchkit.plan import plan
+    from benchkit.grid.config import parse_grid
+    from benchkit.grid.plan import plan
 
     tiny_grid.update(level="patch", aggregator="invpatch-tiny")
     cell = plan(parse_grid(tiny_grid, "tiny.yaml"), registry)[0]

@@ -87,7 +87,7 @@ def test_frame_has_one_row_per_cell_fold_metric_baselines_marked(tmp_path):
 
 def test_import_benchkit_stays_light():
     code = ("import sys, benchkit; assert 'pandas' not in sys.modules and 'torch' not in sys.modules; "
-            "f = benchkit.load_results; assert f.__module__ == 'benchkit.results_frame'; "
+            "f = benchkit.load_results; assert f.__module__ == 'benchkit.report.frame'; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 

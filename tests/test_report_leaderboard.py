@@ -14,7 +14,7 @@ from benchkit.errors import BenchkitError
 from benchkit.report.leaderboard import collect, render
 from benchkit.report.paired import compare, render_comparisons
 from benchkit.report.results import load_results
-from benchkit.store import RunStore
+from benchkit.storage.store import RunStore
 
 T2 = 4.302652729911275  # t(0.975, 2)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchkit.errors import DataError
-from benchkit.splits import group_kfold
+from benchkit.run.splits import group_kfold
 
 
 def test_group_kfold_partitions_without_splitting_groups():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchkit.config import parse_grid
-from benchkit.plan import plan
-from benchkit.runner import run_grid
-from benchkit.training import Batches, CellModel, Standardize
+from benchkit.grid.config import parse_grid
+from benchkit.grid.plan import plan
+from benchkit.learn.training import Batches, CellModel, Standardize
+from benchkit.run.runner import run_grid
 
 
 def test_statistics_come_from_the_training_rows_only():

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from benchkit.errors import StoreError
-from benchkit.store import RunStore, atomic_write_json, read_json
+from benchkit.storage.store import RunStore, atomic_write_json, read_json
 
 
 def test_atomic_write_leaves_no_temporary_files(tmp_path):
@@ -51,7 +51,7 @@ def test_read_json_corrupt_is_one_line(tmp_path):
 def test_lock_refuses_a_second_process(tmp_path):
     with RunStore(tmp_path):
         code = (
-            "import sys; from benchkit.store import RunStore\n"
+            "import sys; from benchkit.storage.store import RunStore\n"
             "from benchkit.errors import StoreError\n"
             f"try:\n    RunStore({str(tmp_path)!r}).lock()\nexcept StoreError as e:\n    print(e); sys.exit(3)\n"
         )

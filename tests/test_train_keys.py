@@ -14,13 +14,13 @@ from benchkit_predictors.prefix_gpt2 import PrefixGPT2
 from benchkit_predictors.transformer_baselines import TransformerDecoderPredictor, TransformerEncoderPredictor
 from benchkit_predictors.vedit import AttentiveProbe, VEDiT
 
-from benchkit import folds
-from benchkit.config import TrainConfig, parse_grid
 from benchkit.errors import ConfigError
-from benchkit.folds import FoldRunner, FoldTask
-from benchkit.interfaces import PredictorSpec
-from benchkit.training import CellModel, loss_options
-from benchkit.vocabulary import Vocabulary
+from benchkit.grid.config import TrainConfig, parse_grid
+from benchkit.learn.training import CellModel, loss_options
+from benchkit.registry.interfaces import PredictorSpec
+from benchkit.run import folds
+from benchkit.run.folds import FoldRunner, FoldTask
+from benchkit.sequence.vocabulary import Vocabulary
 
 VOCAB = Vocabulary(MUGEN_ACTIONS, delimiter=True)
 

@@ -12,8 +12,8 @@ from benchkit_predictors.transformer_baselines import (
     sinusoidal_positions,
 )
 
-from benchkit.interfaces import PredictorSpec
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import PredictorSpec
+from benchkit.sequence.vocabulary import Vocabulary
 
 VOCAB = Vocabulary(tuple(f"a{i}" for i in range(6)))
 

@@ -10,9 +10,9 @@ from benchkit_predictors.joint_attention import JointAttention
 from benchkit_predictors.vedit import VEDiT, clip_positions
 from benchkit_predictors.vedit_transformer import VEDiTBlock
 
-from benchkit.interfaces import FeatureSpec, PredictorSpec
-from benchkit.training import CellModel
-from benchkit.vocabulary import Vocabulary
+from benchkit.learn.training import CellModel
+from benchkit.registry.interfaces import FeatureSpec, PredictorSpec
+from benchkit.sequence.vocabulary import Vocabulary
 
 COIN = Vocabulary(tuple(f"step{i}" for i in range(778)))  # COIN step forecasting: 778 classes, E = 1152 (SigLIP)
 SMALL = Vocabulary(tuple(f"a{i}" for i in range(6)))

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from benchkit.viterbi import transition_counts, transition_matrix, viterbi
+from benchkit.sequence.viterbi import transition_counts, transition_matrix, viterbi
 
 
 def test_transition_matrix_by_hand():

@@ -10,14 +10,16 @@ import torch
 
 from benchkit import yaml_safe
 from benchkit.errors import ConfigError
-from benchkit.interfaces import FeatureSpec
-from benchkit.plugins import Registry
 from benchkit.profiling.compose import build_backbone, build_composition, feature_spec_of
 from benchkit.profiling.options import ProfileOptions
 from benchkit.profiling.profiler import profile_cell, profile_composition
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import FeatureSpec
+from benchkit.registry.plugins import Registry
+from benchkit.sequence.vocabulary import Vocabulary
 
 KINDS = ("backbone", "aggregator", "predictor")
+SEQ_LEN = 16
+"""Actions per decoded sequence of a single composition, unless given (the InvPatch runtime analysis)."""
 
 
 def parse_grid_size(text: str) -> tuple[int, int]:
@@ -73,7 +75,7 @@ def profile_names(
         spec = FeatureSpec(level=level, dim=dim, frames=frames, grid=grid)
     comp = build_composition(
         registry, aggregator=resolved["aggregator"], predictor=resolved["predictor"], spec=spec,
-        vocabulary=vocabulary, actions=options.actions or 16, labels={k: n for k, n in names.items() if n},
+        vocabulary=vocabulary, actions=options.actions or SEQ_LEN, labels={k: n for k, n in names.items() if n},
         backbone=backbone if options.backbone else None, video_shape=video_shape,
         device="meta" if shapes_only else options.torch_device(), seed=options.seed,
     )

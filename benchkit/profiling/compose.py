@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchkit.interfaces import FeatureSpec, PredictorSpec
-from benchkit.plugins import Registry, Resolved
 from benchkit.profiling.options import ProfileOptions
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import FeatureSpec, PredictorSpec
+from benchkit.registry.plugins import Registry, Resolved
+from benchkit.sequence.vocabulary import Vocabulary
 
 PRECISIONS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}  # the backbones' `precision` names
 

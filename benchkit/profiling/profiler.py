@@ -12,8 +12,7 @@ from typing import Any
 
 import torch
 
-from benchkit.interfaces import FeatureSpec
-from benchkit.plugins import Registry
+from benchkit.grid.config import ProfileConfig
 from benchkit.profiling import phases
 from benchkit.profiling.compose import Composition, build_backbone, build_composition, feature_spec_of
 from benchkit.profiling.environment import environment
@@ -22,7 +21,9 @@ from benchkit.profiling.latency import time_call
 from benchkit.profiling.memory import peak_memory
 from benchkit.profiling.options import ProfileOptions
 from benchkit.profiling.params import parameter_rows
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import FeatureSpec
+from benchkit.registry.plugins import Registry
+from benchkit.sequence.vocabulary import Vocabulary
 
 CONVENTIONS = {
     "flops": "real FLOPs (a multiply-add is 2) of matrix products, convolutions and attention, counted with "
@@ -182,7 +183,7 @@ def profile_composition(comp: Composition, options: ProfileOptions | None = None
                         "frozen": r.frozen} for r in params],
         "flops": flops,
         "latency": latency,
-        "options": vars(options).copy(),
+        "options": options.model_dump(),
     }
     if command:
         detail["command"] = command
@@ -200,22 +201,21 @@ def profile_cell(
     spec: FeatureSpec | None,
     vocabulary: Vocabulary,
     max_len: int,
-    options: ProfileOptions | Mapping[str, Any] | bool | None = None,
+    options: ProfileConfig | Mapping[str, Any] | None = None,
     *,
     video_shape: tuple[int, int, int] | None = None,
     backbone: Any | None = None,
 ) -> dict[str, Any]:
-    """Profile one planned grid cell (``benchkit.plan.PlannedCell``) once, for its ``profile.json``.
+    """Profile one planned grid cell (``benchkit.grid.plan.PlannedCell``) once, for its ``profile.json``.
 
     ``spec``: the cell's feature shape (from its cached features); ``None`` derives it by encoding one clip of
     ``video_shape`` with the backbone. ``vocabulary`` / ``max_len``: the dataset's (``max_len`` in tokens, BOS
     and EOS included). ``video_shape``: ``(frames, height, width)`` of one clip — given, the backbone phase is
     profiled too (``backbone``: an already built backbone, else it is built from the cell). ``options``: a
-    :class:`ProfileOptions`, or the grid's ``profile:`` value (``true`` or a mapping).
+    :class:`ProfileOptions`, the grid's ``profile:`` section (``grid.profile``) or a mapping of its fields; ``None``:
+    the defaults.
     """
-    options = ProfileOptions.from_config(True if options is None else options)
-    if options is None:
-        raise ValueError("profile_cell called with profiling switched off")
+    options = ProfileOptions.of({} if options is None else options)
     device = options.torch_device()
     if video_shape is not None and (options.backbone or spec is None) and backbone is None:
         backbone = build_backbone(registry, cell.backbone, options)

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchkit.sequences import pad_pair, select_part
-from benchkit.vocabulary import PAD_CLASS, Vocabulary
+from benchkit.sequence.padding import pad_pair, select_part
+from benchkit.sequence.vocabulary import PAD_CLASS, Vocabulary
 
 
 def confusion_matrix(

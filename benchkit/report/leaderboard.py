@@ -26,10 +26,10 @@ import pandas as pd
 from tabulate import DataRow, TableFormat, tabulate
 
 from benchkit.errors import BenchkitError
+from benchkit.report.frame import STATUSES, results_frame
 from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, load_results
-from benchkit.results_frame import STATUSES, results_frame
-from benchkit.stats import Summary, summarize
-from benchkit.store import RunStore, atomic_write_text
+from benchkit.report.stats import Summary, summarize
+from benchkit.storage.store import RunStore, atomic_write_text
 
 FORMATS = ("md", "csv", "latex", "html")
 DEFAULT_GROUP_BY = "backbone"
@@ -122,7 +122,7 @@ def collect(
     columns: Sequence[str] | None = None,
     profile_columns: Sequence[str] | None = None,
 ) -> Table:
-    """The leaderboard of a run, built on its tidy frame (``benchkit.results_frame``). Arguments left at None come
+    """The leaderboard of a run, built on its tidy frame (``benchkit.report.frame``). Arguments left at None come
     from the grid's ``report:`` section, else the defaults (group by backbone; rows by level, aggregator; columns:
     rows, group, then every other label that varies; with several runs, then ``run``). ``group_by="none"`` puts
     all cells in one group. Profile keys may also be named in ``columns``."""

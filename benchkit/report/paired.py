@@ -1,5 +1,5 @@
 """Paired comparison of two cells scored on the same folds: per metric, the mean difference ``A - B`` ± 95% CI over
-the folds both have, and a two-sided paired t-test (``benchkit.stats.paired_comparison``).
+the folds both have, and a two-sided paired t-test (``benchkit.report.stats.paired_comparison``).
 
 Cells (or baselines) are named by id prefix or by ``KEY=PATTERN[,KEY=PATTERN]`` on their labels. Both must be on
 the same dataset configuration: otherwise fold ``k`` does not hold the same test samples and nothing is paired.
@@ -16,7 +16,7 @@ import pandas as pd
 from benchkit.errors import BenchkitError
 from benchkit.report.leaderboard import STYLES, latex_escape, markdown_table
 from benchkit.report.results import Result, RunResults
-from benchkit.stats import Paired, paired_comparison
+from benchkit.report.stats import Paired, paired_comparison
 
 SIGNIFICANCE = 0.05
 TITLE = "Paired comparisons"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.errors import BenchkitError, StoreError
-from benchkit.integrity import read_checked
-from benchkit.stats import Summary, summarize
-from benchkit.store import RunStore
+from benchkit.report.stats import Summary, summarize
+from benchkit.storage.integrity import read_checked
+from benchkit.storage.store import RunStore
 
 AXES = ("dataset", "backbone", "level", "aggregator", "predictor")
 SWEEP_KEYS = ("train_fraction", "frames")  # numeric label keys a sensitivity figure can sweep

@@ -15,7 +15,7 @@ from benchkit.report.html import render_html
 from benchkit.report.leaderboard import FORMATS, collect, render
 from benchkit.report.paired import Comparison, compare, render_comparisons
 from benchkit.report.results import RunResults, load_results
-from benchkit.store import RunStore, atomic_write_text
+from benchkit.storage.store import RunStore, atomic_write_text
 
 FILES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "latex": "leaderboard.tex", "html": "report.html"}
 PAIRED_CSV = "paired.csv"

@@ -41,9 +41,8 @@ import torch
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
 from device_peaks import peak_tflops
 
-from benchkit.config import TrainConfig
-from benchkit.interfaces import FeatureSpec
-from benchkit.plugins import Registry, get_registry
+from benchkit.grid.config import TrainConfig
+from benchkit.learn.training import Batches, CellModel, fit
 from benchkit.profiling import ProfileOptions, build_composition
 from benchkit.profiling.compose import Composition, backbone_input, build_backbone, feature_spec_of
 from benchkit.profiling.environment import environment
@@ -51,8 +50,9 @@ from benchkit.profiling.latency import time_call
 from benchkit.profiling.params import count, modules_of
 from benchkit.profiling.phases import full_length, head_inputs, inference
 from benchkit.profiling.profiler import count_phases
-from benchkit.training import Batches, CellModel, fit
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import FeatureSpec
+from benchkit.registry.plugins import Registry, get_registry
+from benchkit.sequence.vocabulary import Vocabulary
 
 DTYPES = {"fp32": ("float32", None), "bf16": ("bfloat16", torch.bfloat16)}
 MUGEN = Vocabulary(MUGEN_ACTIONS, delimiter=True)

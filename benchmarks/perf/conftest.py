@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--perf-train-batch", type=int, default=8, help="training: batch size")
     group.addoption("--perf-fit-baseline", default=None, metavar="FILE",
                     help="training: a training.py to compare with benchkit's (e.g. an earlier commit's: "
-                    "git show COMMIT:benchkit/training.py > FILE); the same inputs, interleaved")
+                    "git show COMMIT:benchkit/learn/training.py > FILE); the same inputs, interleaved")
     group.addoption("--perf-grid-set", action="append", default=[], metavar="KEY=VALUE",
                     help="grid executors: an override of benchmarks/quickstart.yaml (repeatable)")
     group.addoption("--perf-memory-samples", type=int, default=256,
@@ -117,7 +117,7 @@ def measure() -> Callable[..., tuple[Any, float]]:
 
 @pytest.fixture(scope="session")
 def registry():
-    from benchkit.plugins import get_registry
+    from benchkit.registry.plugins import get_registry
 
     return get_registry()
 

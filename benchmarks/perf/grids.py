@@ -1,5 +1,5 @@
 """The quickstart grid as the benchmarks run it: ``benchmarks/quickstart.yaml`` with ``--perf-grid-set`` overrides,
-run through ``benchkit.runner.run_grid`` as ``benchkit run`` does."""
+run through ``benchkit.run.runner.run_grid`` as ``benchkit run`` does."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchkit.config import apply_overrides, load_raw, parse_grid
-from benchkit.plugins import Registry
-from benchkit.runner import RunSummary, build_executor, run_grid
+from benchkit.grid.config import apply_overrides, load_raw, parse_grid
+from benchkit.registry.plugins import Registry
+from benchkit.run.runner import RunSummary, build_executor, run_grid
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "quickstart.yaml"
 

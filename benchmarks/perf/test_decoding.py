@@ -13,9 +13,9 @@ import pytest
 import torch
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
 
-from benchkit.interfaces import PredictorSpec
 from benchkit.profiling.phases import full_length
-from benchkit.vocabulary import Vocabulary
+from benchkit.registry.interfaces import PredictorSpec
+from benchkit.sequence.vocabulary import Vocabulary
 
 PRESET = "prefix-gpt2-paper"
 

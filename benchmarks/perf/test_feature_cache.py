@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from grids import fold_metrics, quickstart, run
 
-from benchkit.features import FeatureCache
+from benchkit.storage.features import FeatureCache
 
 BACKBONES = {
     "quickstart": ("synthetic-small", {}, "random-vit-tiny", {}),

@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchkit.errors import PluginError
-from benchkit.plugins import get_registry
+from benchkit.registry.plugins import get_registry
 
 
 def build(name: str, device: str = "cpu", **kwargs):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from grids import fold_metrics, quickstart, run
 
-from benchkit.folds import FoldRunner
+from benchkit.run.folds import FoldRunner
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ import torch
 from memory_probe import peaks
 from training_setup import ACTIONS, SCALES, VOCABULARY, build_model
 
-from benchkit.config import TrainConfig
-from benchkit.features import FeatureCache
-from benchkit.interfaces import Features
-from benchkit.training import Batches, fit
+from benchkit.grid.config import TrainConfig
+from benchkit.learn.training import Batches, fit
+from benchkit.registry.interfaces import Features
+from benchkit.storage.features import FeatureCache
 
 PATCH = (8, 196, 768)  # VideoMAE ViT-B/16: 8 tubelet steps x 14 x 14 patches x 768
 VIDEO = (16, 224, 224, 3)

@@ -23,8 +23,8 @@ from timing import median, timed
 from torch.profiler import ProfilerActivity, profile
 from training_setup import SCALES, build_model, write_features
 
-from benchkit import training
-from benchkit.config import TrainConfig
+from benchkit.grid.config import TrainConfig
+from benchkit.learn import training
 from benchkit.profiling import count_flops
 
 PHASES = ("benchkit.data", "benchkit.forward", "benchkit.backward", "benchkit.optimizer")

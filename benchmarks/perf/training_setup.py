@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
 
-from benchkit.interfaces import FeatureSpec, PredictorSpec
-from benchkit.plugins import Registry
-from benchkit.training import CellModel
-from benchkit.vocabulary import Vocabulary
+from benchkit.learn.training import CellModel
+from benchkit.registry.interfaces import FeatureSpec, PredictorSpec
+from benchkit.registry.plugins import Registry
+from benchkit.sequence.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary(MUGEN_ACTIONS, delimiter=True)
 ACTIONS = 16  # per target sequence: BOS, 16 actions, EOS

@@ -4,7 +4,7 @@ An entry is keyed by a hash of everything that determines its content (the sourc
 the decoder version), written to a temporary name and renamed into place with a ``<key>.npy.sha256`` checksum beside
 it, and read back memory-mapped, so a large dataset never sits in RAM and a killed run leaves no partial entry
 (temporaries of dead processes are removed on the next use of the folder). An entry that fails its checksum or does
-not load is moved aside to ``<key>.npy.corrupt`` with a one-line warning and rebuilt (``benchkit.integrity``).
+not load is moved aside to ``<key>.npy.corrupt`` with a one-line warning and rebuilt (``benchkit.storage.integrity``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def cache_path(namespace: str, payload: Any, suffix: str = ".npy") -> Path:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as ``.npy`` atomically, with its checksum (``benchkit.integrity.write_file``)."""
+    """Write ``array`` as ``.npy`` atomically, with its checksum (``benchkit.storage.integrity.write_file``)."""
     write_file(path, lambda tmp: np.save(tmp, array, allow_pickle=False))
 
 

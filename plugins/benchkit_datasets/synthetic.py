@@ -8,7 +8,7 @@ passes behind it, and pixel noise is added to every frame. Each video is cut int
 stride ``frames - 1`` (consecutive windows share a frame), and a window's target is its ``frames - 1`` transition
 actions (as the MUGEN reference code derives them, spec invpatch.md §4). Group = video id. Rendered videos are
 cached on disk (``<cache>/synthetic/<key>.npz`` with its ``.sha256``) keyed by every parameter; a damaged entry is
-moved aside with a one-line warning and rendered again (``benchkit.integrity``).
+moved aside with a one-line warning and rendered again (``benchkit.storage.integrity``).
 """
 
 from __future__ import annotations

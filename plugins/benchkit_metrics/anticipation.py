@@ -9,7 +9,7 @@ is 1, not 2) and edits no substring twice ("ca" → "abc" is 3, where unrestrict
 A sample's prediction is either K candidate sequences (a list of lists) or one sequence (K = 1). ED@5 of the same
 candidates is ``z=5``: each candidate's 5-token prefix, min over K re-taken. ``part`` selects one stream of an
 interleaved serialisation before the prefix is cut: with Ego4D targets written ``[v0, n0, v1, n1, ...]``,
-``part="even"`` scores verbs and ``part="odd"`` nouns (``benchkit.sequences.select_part``). References
+``part="even"`` scores verbs and ``part="odd"`` nouns (``benchkit.sequence.padding.select_part``). References
 (after ``part``) must have at least ``z`` tokens; a candidate shorter than ``z`` is compared as it is (the missing
 tokens cost insertions).
 """

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from benchkit.errors import DataError
-from benchkit.training import Batches, CellModel
-from benchkit.viterbi import transition_matrix, viterbi
+from benchkit.learn.training import Batches, CellModel
+from benchkit.sequence.viterbi import transition_matrix, viterbi
 
 
 @torch.inference_mode()

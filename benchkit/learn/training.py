@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
-from benchkit.config import TrainConfig
 from benchkit.errors import ConfigError
+from benchkit.grid.config import TrainConfig
 
 
 def seed_everything(seed: int) -> None:

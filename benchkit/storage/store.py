@@ -16,9 +16,9 @@ Layout::
       leaderboard.md
 
 Every file is written to a temporary name, fsynced and renamed, so a killed run never leaves a partial file that
-reads as valid; temporaries of a killed run are removed when the next run takes the lock. Every JSON record carries
-its checksum and is checked when read (``benchkit.integrity``): a damaged fold record or predictions file is moved
-aside to ``*.corrupt`` with a one-line warning and its fold is run again.
+reads as valid; temporaries of a killed run are removed when the next run takes the lock. Every JSON record
+carries its checksum and is checked when read (``benchkit.storage.integrity``): a damaged fold record or
+predictions file is moved aside to ``*.corrupt`` with a one-line warning and its fold is run again.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.errors import StoreError
-from benchkit.integrity import (
+from benchkit.storage.integrity import (
     DamagedFile,
     atomic_write_text,
     quarantine,
@@ -43,7 +43,7 @@ __all__ = ["RunStore", "atomic_write_json", "atomic_write_text", "read_json"]
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    """A JSON record, written atomically with its checksum (``benchkit.integrity.write_verified``)."""
+    """A JSON record, written atomically with its checksum (``benchkit.storage.integrity.write_verified``)."""
     write_verified(path, payload)
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchkit.config import Cell, Grid, TrainConfig, expand, stable_hash
 from benchkit.errors import DataError, PluginError
-from benchkit.plugins import Registry, Resolved
+from benchkit.grid.config import Cell, Grid, TrainConfig, expand, stable_hash
+from benchkit.registry.plugins import Registry, Resolved
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,6 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
     """Expand the grid and resolve every cell; raises a one-line ``BenchkitError`` on the first problem."""
     resolve_metrics(registry, grid)
     registry.resolve("executor", grid.executor.name, grid.executor.kwargs)
-    if grid.profile:
-        from benchkit.profiling.options import ProfileOptions
-
-        ProfileOptions.from_config(grid.profile)
     planned, cache = [], {}
     for cell in expand(grid, only or ()):
         parts = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchkit.vocabulary import PAD_CLASS
+from benchkit.sequence.vocabulary import PAD_CLASS
 
 PARTS: tuple[str, ...] = ("all", "even", "odd")
 

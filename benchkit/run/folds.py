@@ -23,17 +23,17 @@ import torch
 from tqdm.auto import tqdm
 
 from benchkit import errors
-from benchkit.config import Grid, parse_grid, stable_hash
-from benchkit.decoding import candidate_tokens, viterbi_tokens
-from benchkit.devices import resolve_device
 from benchkit.errors import BenchkitError, DataError
-from benchkit.features import CachedFeatures, FeatureCache
-from benchkit.interfaces import Dataset, FeatureSpec, PredictorSpec
-from benchkit.plan import PlannedCell, plan, resolve_metrics
-from benchkit.plugins import Registry, Resolved
-from benchkit.splits import make_splits, subsample_train
-from benchkit.training import Batches, CellModel, Standardize, fit, predict, seed_everything
-from benchkit.vocabulary import Vocabulary
+from benchkit.grid.config import Grid, parse_grid, stable_hash
+from benchkit.grid.plan import PlannedCell, plan, resolve_metrics
+from benchkit.learn.decoding import candidate_tokens, viterbi_tokens
+from benchkit.learn.devices import resolve_device
+from benchkit.learn.training import Batches, CellModel, Standardize, fit, predict, seed_everything
+from benchkit.registry.interfaces import Dataset, FeatureSpec, PredictorSpec
+from benchkit.registry.plugins import Registry, Resolved
+from benchkit.run.scoring import score
+from benchkit.run.splits import make_splits, subsample_train
+from benchkit.storage.features import CachedFeatures, FeatureCache
 
 log = logging.getLogger("benchkit")
 
@@ -94,27 +94,6 @@ class Datasets:
             splits = make_splits(dataset.groups(group_key), protocol)
             self._bundles[key] = DatasetBundle(dataset, splits, tokens, refs)
         return self._bundles[key]
-
-
-def score(
-    metrics: dict[str, Resolved], predictions: list, references: list, vocabulary: Vocabulary | None,
-    candidates: list | None = None,
-) -> dict[str, float]:
-    """Every metric on one fold. Metrics registered with ``tokens="names"`` (BLEU, METEOR: the reference scores
-    action names, spec invpatch.md §5) receive names; the others action indices. Metrics registered with
-    ``candidates=True`` (ED@Z) receive the K candidate sequences of each sample when the grid decodes them."""
-    out = {}
-    for name, r in metrics.items():
-        preds, refs = predictions, references
-        if r.entry.meta.get("candidates") and candidates is not None:
-            preds = candidates
-        if r.entry.meta.get("tokens") == "names":
-            if vocabulary is None:
-                raise DataError(f"metric {name!r} needs the dataset's action names")
-            preds = [[vocabulary.class_name(a) for a in p] for p in preds]
-            refs = [[vocabulary.class_name(a) for a in p] for p in references]
-        out[name] = float(r.entry.factory(preds, refs, **r.kwargs))
-    return out
 
 
 class _Collect(logging.Handler):
@@ -269,7 +248,7 @@ class RemoteFolds:
 
     def runner(self) -> FoldRunner:
         if self.key not in _WORKER:
-            from benchkit.plugins import get_registry
+            from benchkit.registry.plugins import get_registry
 
             if self.threads:
                 torch.set_num_threads(self.threads)

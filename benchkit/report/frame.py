@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, _flat
 from benchkit.report.results import load_results as _load_run_results
-from benchkit.store import RunStore
+from benchkit.storage.store import RunStore
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,7 @@ probabilities; this module works in log space (the same argmax without underflow
   constrains nothing rather than poisoning the trellis;
 - ties go to the lowest class index at every step, as ``numpy.argmax`` does in the reference.
 
-Wiring (``decode: {viterbi: true}`` in a grid, ``benchkit/decoding.py``): ``transition_matrix(train_sequences,
+Wiring (``decode: {viterbi: true}`` in a grid, ``benchkit/learn/decoding.py``): ``transition_matrix(train_sequences,
 num_classes, smoothing)`` once per fold, from the full step sequences of the training videos
 (``dataset.step_sequences(train_idx)`` on the procedural datasets, whose ``transition_smoothing`` attribute says 1
 for COIN and 0 otherwise), then ``viterbi(log_probs, matrix)`` per test sample with the predictor's ``(T, A)``

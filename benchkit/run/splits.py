@@ -58,7 +58,7 @@ def repeated_group_split(
 
 
 def make_splits(groups: Sequence[str], protocol) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train, test) pairs of a grid's ``protocol`` (``benchkit.config.ProtocolConfig``)."""
+    """The (train, test) pairs of a grid's ``protocol`` (``benchkit.grid.config.ProtocolConfig``)."""
     if protocol.kind == "group_kfold":
         return group_kfold(groups, protocol.folds, protocol.seed)
     if protocol.kind == "fixed_split":

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import click
 
-    from benchkit.plugins import Registry
+    from benchkit.registry.plugins import Registry
 
 PROJECT = "benchkit"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from benchkit.vocabulary import Vocabulary
+    from benchkit.sequence.vocabulary import Vocabulary
 
 Level = Literal["frame", "patch"]
 LEVELS: tuple[str, ...] = ("frame", "patch")
@@ -197,7 +197,7 @@ class Executor(Protocol):
 
     ``in_process`` executors receive the driver's own fold runner (no pickling; in-process plugins and registries
     work); the others receive a picklable callable that rebuilds the runner in the worker
-    (``benchkit.folds.RemoteFolds``). ``work`` never raises for a failing unit: failures come back as results.
+    (``benchkit.run.folds.RemoteFolds``). ``work`` never raises for a failing unit: failures come back as results.
     """
 
     in_process: bool

@@ -7,7 +7,7 @@ read memory-mapped, and ``meta.json`` (shapes, patch grid, SHA-256 of each file)
 passed to the backbone as float32 (the ``precomputed`` backbone encodes them). It is built in a temporary
 folder and renamed into place, so a killed extraction leaves no entry (its temporary folder is removed by the next
 process that opens the cache); a truncated or corrupted entry is detected on load, moved aside to
-``<key>.corrupt`` with a one-line warning and rebuilt, never used (``benchkit.integrity``).
+``<key>.corrupt`` with a one-line warning and rebuilt, never used (``benchkit.storage.integrity``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchkit.config import stable_hash
 from benchkit.errors import StoreError
-from benchkit.integrity import (
+from benchkit.grid.config import stable_hash
+from benchkit.paths import default_cache_dir
+from benchkit.registry.interfaces import Backbone, Dataset
+from benchkit.storage.integrity import (
     FULL_VERIFY_BYTES,
     DamagedFile,
     file_sha256,
@@ -37,8 +39,6 @@ from benchkit.integrity import (
     temp_path,
     write_verified,
 )
-from benchkit.interfaces import Backbone, Dataset
-from benchkit.paths import default_cache_dir
 
 log = logging.getLogger("benchkit")
 ARRAYS = ("frame", "patch")

@@ -8,7 +8,7 @@ is recorded in ``Registry.failures`` (``benchkit plugins`` shows it) and the oth
 only the entry points named in ``BENCHKIT_PLUGINS`` (comma-separated) are loaded.
 
 Loading is lazy: names, descriptions, metadata and presets of a plugin come from the plugin manifest
-(``benchkit.manifest``) when it holds a current record, and the plugin module is imported only when one of its
+(``benchkit.registry.manifest``) when it holds a current record, and the plugin module is imported only when one of its
 names is built or its signature checked (``Entry.factory``), or one of its hooks is called. A plugin without a
 record is imported at once and recorded for the next process.
 """
@@ -30,9 +30,10 @@ from typing import Any
 
 import pluggy
 
-from benchkit import hookspecs, yaml_safe
+from benchkit import yaml_safe
 from benchkit.errors import ConfigError, PluginError
-from benchkit.manifest import EntryPoint, Manifest, Uncacheable, decode, encode
+from benchkit.registry import hookspecs
+from benchkit.registry.manifest import EntryPoint, Manifest, Uncacheable, decode, encode
 
 log = logging.getLogger("benchkit")
 
@@ -41,7 +42,7 @@ KINDS: tuple[str, ...] = ("dataset", "backbone", "aggregator", "predictor", "met
 CONTEXT_PARAMS: dict[str, int] = {
     "dataset": 0, "backbone": 0, "aggregator": 1, "predictor": 1, "metric": 2, "executor": 0,
 }
-REGISTRY_FILE = Path(__file__).resolve().parent.parent / "registry.yaml"
+REGISTRY_FILE = Path(__file__).resolve().parent / "registry.yaml"  # package data: in every install
 OVERRIDE_HINT = "; a preset takes a registered name only with override: true (YAML) or override=True (Python)"
 PRESET_KEYS = ("plugin", "kwargs", "description", "override")
 
@@ -184,7 +185,7 @@ class Registry:
         self.add("predictor", name, factory, **meta)
 
     def executor(self, name: str, factory: Callable[..., Any], **meta: Any) -> None:
-        """``factory(**kwargs)`` returns an ``Executor`` (``benchkit.interfaces``): where a grid's folds run."""
+        """``factory(**kwargs)`` returns an ``Executor`` (``benchkit.api``): where a grid's folds run."""
         self.add("executor", name, factory, **meta)
 
     def metric(self, name: str, function: Callable[..., float], *, higher_is_better: bool = True, **meta: Any) -> None:

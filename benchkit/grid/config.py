@@ -14,7 +14,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -150,6 +150,42 @@ class SweepConfig(_Frozen):
         return [name for name in SWEEP_AXES if getattr(self, name)]
 
 
+ProfileDtype = Literal["float32", "bfloat16", "float16"]
+
+
+class ProfileConfig(_Frozen):
+    """What a profile measures: the grid's ``profile:`` section, and the measurement options of ``benchkit profile``,
+    whose flags are generated from these fields (docs/profiling.md). Types are strict, as in a hand-checked section:
+    ``batch: "8"`` or ``flops: 1`` is an error, not converted. ``benchkit.profiling.ProfileOptions`` adds torch."""
+
+    model_config = ConfigDict(strict=True)
+
+    flops: bool = Field(True, description="count FLOPs (MACs beside them) per phase")
+    training: bool = Field(True, description="count the training phases too, not only inference")
+    latency: bool = Field(
+        True, description="time the inference path (aggregate, then decode) at batch 1 and at `batch`, and the "
+        "backbone on one clip"
+    )
+    memory: bool = Field(True, description="peak memory of the latency runs (measured only with latency)")
+    backbone: bool = Field(True, description="include the backbone phase (once per clip) when there is a backbone")
+    reference: bool = Field(
+        True, description="also count the predictor's reference decoding loop (no KV cache) when it has one"
+    )
+    batch: int = Field(64, ge=1, description="batch size of the throughput run")
+    device: str = Field(
+        "cpu", pattern=r"^(cpu|auto|cuda(:[0-9]+)?)$", description="the device: cpu, cuda[:n] or auto"
+    )
+    dtype: ProfileDtype = Field(
+        "float32", description="latency and memory under torch.autocast to this type (FLOPs do not depend on it)"
+    )
+    actions: int | None = Field(
+        None, ge=1, description="actions per decoded sequence; unset (null): the data's longest"
+    )
+    min_run_time: float = Field(1.0, gt=0, description="seconds of timed runs per latency figure")
+    warmup: int = Field(2, ge=0, description="untimed calls before the timed runs")
+    seed: int = Field(0, description="random weights and inputs")
+
+
 LabelName = Literal["dataset", "backbone", "level", "aggregator", "predictor", "train_fraction", "frames"]
 ProfileColumn = Literal[
     "params_M", "trainable_params_M", "frozen_params_M", "gflops", "gmacs", "gflops_with_backbone",
@@ -214,9 +250,9 @@ class Grid(_Frozen):
     )
     sweep: SweepConfig = SweepConfig()
     decode: DecodeConfig = DecodeConfig()
-    profile: bool | dict[str, Any] | None = Field(
-        None, description="profile each cell once (parameters, FLOPs, latency, memory): true or options; "
-        "docs/profiling.md"
+    profile: ProfileConfig | None = Field(
+        None, description="profile each cell once (parameters, FLOPs, latency, memory): true (the defaults), "
+        "false (none) or options; docs/profiling.md"
     )
     report: ReportConfig = ReportConfig()
     executor: Component = Field(
@@ -226,6 +262,18 @@ class Grid(_Frozen):
     fail_fast: bool = Field(False, description="stop the grid at the first failed fold")
     cache_dir: str | None = Field(None, description="feature cache folder; default $BENCHKIT_CACHE_DIR or ~/.cache")
     seed: int = 0
+
+    @field_validator("profile", mode="before", json_schema_input_type=bool | ProfileConfig | None)
+    @classmethod
+    def _profile_switch(cls, value: Any) -> Any:
+        """``profile: true`` is the defaults, ``false`` (like absent) no profile."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if value is not None and not isinstance(value, dict | ProfileConfig):
+            raise ValueError("expected true, false or a mapping of options")
+        return value
 
     @field_validator("metrics")
     @classmethod
@@ -341,18 +389,26 @@ def parse_grid(raw: dict[str, Any], source: str = "grid") -> Grid:
     try:
         return Grid.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "str", "dict[")))
-        loc = yaml_safe.one_line(loc, 160)
-        msg = yaml_safe.one_line(err["msg"], 200)
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        extra = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        got = err.get("input")
-        shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {short(got)})"
-        raise ConfigError(f"{source}: {loc or 'grid'}: {msg}{shown}{extra}") from None
+        raise validation_error(e, source) from None
+
+
+def validation_error(
+    error: ValidationError, source: str | None = None, key: Callable[[str], str] = lambda loc: loc or "grid"
+) -> ConfigError:
+    """The first of pydantic's errors as one line, ``[source: ]key: message (got value) (+n more)``; ``key`` names
+    the dotted location (``profile.batch``; ``benchkit profile`` names its flag)."""
+    err = error.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "str", "dict[")))
+    where = yaml_safe.one_line(key(loc), 160)
+    msg = yaml_safe.one_line(err["msg"], 200)
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    got = err.get("input")
+    shown = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {short(got)})"
+    return ConfigError(f"{source + ': ' if source else ''}{where}: {msg}{shown}{extra}")
 
 
 def load_grid(path: str | Path, overrides: Sequence[str] = ()) -> Grid:

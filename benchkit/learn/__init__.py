@@ -1,0 +1,1 @@
+"""The learn layer: training and prediction loops, schedules, seeding, devices."""
