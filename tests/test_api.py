@@ -75,7 +75,7 @@ def test_protocols_describe_what_the_core_probes():
 @pytest.mark.parametrize("name", ["cuda:99", "no-such-device"])
 def test_one_device_resolver_one_error(name):
     """Training, profiling and backbones resolve devices the same way and fail with the same line."""
-    from benchkit_backbones.frozen import FrozenEncoder
+    from benchkit_backbones._frozen import FrozenEncoder
 
     from benchkit.profiling.options import ProfileOptions
 

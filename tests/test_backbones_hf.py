@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers as T
+from benchkit_backbones._hf_families import FAMILIES
+from benchkit_backbones._preprocess import IMAGENET_MEAN, IMAGENET_STD, invpatch_dinov2
+from benchkit_backbones._weights import content_hash
 from benchkit_backbones.hf import HFBackbone
-from benchkit_backbones.hf_families import FAMILIES
-from benchkit_backbones.preprocess import IMAGENET_MEAN, IMAGENET_STD, invpatch_dinov2
-from benchkit_backbones.weights import content_hash
 from benchkit_datasets.synthetic import SyntheticMoves
 
 from benchkit.errors import DataError, PluginError
@@ -173,7 +173,7 @@ def test_token_rows_follow_time(tmp_path, registry, family, changed_frame, chang
 
 
 def test_vectorised_videomae_table_is_transformers_table():
-    from benchkit_backbones.hf_families import sinusoid_table
+    from benchkit_backbones._hf_families import sinusoid_table
     from transformers.models.videomae.modeling_videomae import get_sinusoid_encoding_table
 
     torch.testing.assert_close(sinusoid_table(40, 16), get_sinusoid_encoding_table(40, 16), rtol=0, atol=1e-7)
@@ -345,7 +345,7 @@ def test_cuda_bf16_close_to_cpu_fp32(checkpoints):
 
 
 def test_interpolation_names_match_torchvision():
-    from benchkit_backbones.preprocess import INTERPOLATIONS
+    from benchkit_backbones._preprocess import INTERPOLATIONS
     from torchvision.transforms import InterpolationMode
 
     assert set(INTERPOLATIONS) == {m.value for m in InterpolationMode}

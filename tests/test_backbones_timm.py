@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from benchkit_backbones.preprocess import Preprocess
+from benchkit_backbones._preprocess import Preprocess
 from benchkit_backbones.timm_models import TimmBackbone
 from click.testing import CliRunner
 from safetensors.torch import save_file

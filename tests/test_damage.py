@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from benchkit_datasets.episodes import RecordedEpisodes
-from benchkit_datasets.frame_cache import cached_array
+from benchkit_datasets._episodes import RecordedEpisodes
+from benchkit_datasets._frame_cache import cached_array
 from click.testing import CliRunner
 
 from benchkit.cli import main

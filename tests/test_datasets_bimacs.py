@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchkit_datasets._bimacs_labels import BIMACS_ACTIONS, UNCOVERED, UNKNOWN, read_labels
 from benchkit_datasets.bimacs import Bimacs
-from benchkit_datasets.bimacs_labels import BIMACS_ACTIONS, UNCOVERED, UNKNOWN, read_labels
 from PIL import Image
 
 from benchkit.errors import BenchkitError, ConfigError, DataError, PluginError

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes, episode_seed, select_actions
+from benchkit_datasets._episodes import HoldPolicy, RecordedEpisodes, episode_seed, select_actions
 
 from benchkit.errors import DataError, PluginError
 
@@ -87,8 +87,8 @@ def test_action_subsets_keep_the_environment_order():
 
 def test_atari_labels_replay_to_the_recorded_frames():
     import gymnasium
+    from benchkit_datasets._video_io import resize
     from benchkit_datasets.atari import AtariEpisodes
-    from benchkit_datasets.video_io import resize
 
     ds = AtariEpisodes("Pong", episodes=2, steps=40, frames=8, size=32, seed=3)
     assert ds.vocabulary.actions == ("NOOP", "FIRE", "RIGHT", "LEFT", "RIGHTFIRE", "LEFTFIRE")  # minimal set

@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 from benchkit_datasets import mugen as mugen_module
+from benchkit_datasets._windows import window_starts
 from benchkit_datasets.mugen import Mugen
-from benchkit_datasets.windows import window_starts
 
 from benchkit.errors import DataError, PluginError
 

@@ -27,11 +27,11 @@ import re
 
 import numpy as np
 import pytest
-from benchkit_datasets.coin import coin
-from benchkit_datasets.crosstask import crosstask
-from benchkit_datasets.ego4d_lta import ego4d_lta
-from benchkit_datasets.niv import niv
-from benchkit_datasets.procedural_features import pool_span, state_feature
+from benchkit_datasets._coin import coin
+from benchkit_datasets._crosstask import crosstask
+from benchkit_datasets._ego4d_lta import ego4d_lta
+from benchkit_datasets._niv import niv
+from benchkit_datasets._procedural_features import pool_span, state_feature
 from safetensors.numpy import save_file
 
 from benchkit.errors import DataError

@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from benchkit_predictors.adaln import timestep_sinusoid
-from benchkit_predictors.flow_matching import EulerSchedule, add_noise, guide
-from benchkit_predictors.rope import RotaryEmbedding
+from benchkit_predictors._adaln import timestep_sinusoid
+from benchkit_predictors._flow_matching import EulerSchedule, add_noise, guide
+from benchkit_predictors._rope import RotaryEmbedding
 
 
 def diffusers_flow_match_euler(steps: int, shift: float, n_train: int = 1000) -> tuple[np.ndarray, np.ndarray]:

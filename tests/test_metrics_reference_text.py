@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import string
 
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from benchkit_metrics.accuracy import token_accuracy
 from benchkit_metrics.bleu import sentence_bleu4
 from benchkit_metrics.meteor import meteor

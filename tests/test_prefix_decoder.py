@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 import torch
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from benchkit_predictors.prefix_gpt2 import PrefixGPT2
 
 from benchkit.registry.interfaces import PredictorSpec

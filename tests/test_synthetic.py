@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS, action_from_motion
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS, action_from_motion
 from benchkit_datasets.synthetic import SyntheticMoves
 
 

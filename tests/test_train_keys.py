@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from benchkit_predictors.prefix_gpt2 import PrefixGPT2
 from benchkit_predictors.transformer_baselines import TransformerDecoderPredictor, TransformerEncoderPredictor
 from benchkit_predictors.vedit import AttentiveProbe, VEDiT

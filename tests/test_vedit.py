@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from benchkit_predictors.attentive_classifier import AttentiveClassifier
-from benchkit_predictors.joint_attention import JointAttention
+from benchkit_predictors._attentive_classifier import AttentiveClassifier
+from benchkit_predictors._joint_attention import JointAttention
+from benchkit_predictors._vedit_transformer import VEDiTBlock
 from benchkit_predictors.vedit import VEDiT, clip_positions
-from benchkit_predictors.vedit_transformer import VEDiTBlock
 
 from benchkit.learn.training import CellModel
 from benchkit.registry.interfaces import FeatureSpec, PredictorSpec

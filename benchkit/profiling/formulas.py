@@ -131,9 +131,9 @@ declare_free(nn.PReLU, "elementwise activation")
 declare_attention(nn.MultiheadAttention)
 for _name in (
     "benchkit_aggregators.invpatch.Attention",
-    "benchkit_predictors.joint_attention.JointAttention",
-    "benchkit_predictors.attentive_classifier.SelfAttentionBlock",
-    "benchkit_predictors.attentive_classifier.CrossAttentionBlock",
+    "benchkit_predictors._joint_attention.JointAttention",
+    "benchkit_predictors._attentive_classifier.SelfAttentionBlock",
+    "benchkit_predictors._attentive_classifier.CrossAttentionBlock",
 ):
     declare_attention(_name)
 declare_free("benchkit_aggregators.gem.GeM", "elementwise power mean: clamp, pow, mean")
@@ -142,7 +142,7 @@ declare_free(
     "learned query tokens are inputs, like embeddings (its layers are counted children)",
 )
 declare_free(
-    "benchkit_predictors.attentive_classifier.AttentiveClassifier",
+    "benchkit_predictors._attentive_classifier.AttentiveClassifier",
     "learned query tokens are inputs, like embeddings (its blocks and head are counted children)",
 )
 declare_free("benchkit_backbones.random_vit.RandomViT", "CLS token concatenated (its layers are counted children)")

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from device_peaks import peak_tflops
 
 from benchkit.grid.config import TrainConfig

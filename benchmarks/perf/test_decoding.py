@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 
 from benchkit.profiling.phases import full_length
 from benchkit.registry.interfaces import PredictorSpec

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 
 from benchkit.learn.training import CellModel
 from benchkit.registry.interfaces import FeatureSpec, PredictorSpec

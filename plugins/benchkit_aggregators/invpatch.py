@@ -42,7 +42,7 @@ from einops import rearrange
 from torch import nn
 
 from benchkit.api import FeatureSpec, hookimpl
-from benchkit_aggregators.positions import sincos_2d
+from benchkit_aggregators._positions import sincos_2d
 
 DROP_PATH_MODES = ("sample", "token")
 

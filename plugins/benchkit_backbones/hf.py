@@ -2,13 +2,13 @@
 installed transformers has it) and ``hf``, any image model by folder or id (``hf:/path/to/model``).
 
 Weights are loaded as a user with them on disk or in the Hugging Face cache would: ``from_pretrained`` on the
-local folder that :mod:`benchkit_backbones.weights` finds, never downloading. ``weights: random`` builds the
+local folder that :mod:`benchkit_backbones._weights` finds, never downloading. ``weights: random`` builds the
 family's paper-size architecture (its built-in copy of the checkpoint's config, ``config`` overriding fields)
 with seeded random weights and no files at all, for FLOPs and profiling. Preprocessing comes from the model's own
 processor config (``preprocess: processor``), the InvPatch reference's (``preprocess: reference``, spec
 ``invpatch.md`` §4: DINOv2 resized to 224x224 without keeping the aspect ratio; VideoMAE's processor), or a dict
-of :class:`~benchkit_backbones.preprocess.Preprocess` fields overriding the processor's. What the frame and patch
-rows hold per family is tabulated in :mod:`benchkit_backbones.hf_families` and ``docs/backbones.md``.
+of :class:`~benchkit_backbones._preprocess.Preprocess` fields overriding the processor's. What the frame and patch
+rows hold per family is tabulated in :mod:`benchkit_backbones._hf_families` and ``docs/backbones.md``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from benchkit.api import PluginError, hookimpl
-from benchkit_backbones.frozen import FrozenEncoder, state_dict_hash
-from benchkit_backbones.hf_families import FAMILIES, VIDEO_TYPES, Family, available
-from benchkit_backbones.preprocess import Preprocess, from_processor_config, read_processor_config
-from benchkit_backbones.weights import files_identity, locate_folder, weight_files
+from benchkit_backbones._frozen import FrozenEncoder, state_dict_hash
+from benchkit_backbones._hf_families import FAMILIES, VIDEO_TYPES, Family, available
+from benchkit_backbones._preprocess import Preprocess, from_processor_config, read_processor_config
+from benchkit_backbones._weights import files_identity, locate_folder, weight_files
 
 log = logging.getLogger("benchkit")
 WEIGHTS = ("pretrained", "random")

@@ -13,7 +13,7 @@ import json
 
 import torch
 import torch.nn.functional as F
-from benchkit_aggregators.positions import sincos_2d
+from benchkit_aggregators._positions import sincos_2d
 from torch import nn
 
 from benchkit.api import Features, hookimpl

@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from benchkit.api import PluginError, hookimpl
-from benchkit_backbones.frozen import FrozenEncoder, state_dict_hash
-from benchkit_backbones.preprocess import Preprocess
-from benchkit_backbones.weights import WEIGHT_SUFFIXES, files_identity, locate_hub_file, missing
+from benchkit_backbones._frozen import FrozenEncoder, state_dict_hash
+from benchkit_backbones._preprocess import Preprocess
+from benchkit_backbones._weights import WEIGHT_SUFFIXES, files_identity, locate_hub_file, missing
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
 WEIGHTS = ("pretrained", "random")

@@ -18,8 +18,8 @@ from importlib import metadata
 import numpy as np
 
 from benchkit.api import hookimpl
-from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes
-from benchkit_datasets.video_io import parse_size, resize
+from benchkit_datasets._episodes import HoldPolicy, RecordedEpisodes
+from benchkit_datasets._video_io import parse_size, resize
 
 
 def gym_id(game: str) -> str:

@@ -34,10 +34,10 @@ from typing import Literal
 import numpy as np
 
 from benchkit.api import ConfigError, DataError, Vocabulary, hookimpl, stable_hash
-from benchkit_datasets.bimacs_labels import BIMACS_ACTIONS, BOUNDARIES, IDLE, UNCOVERED, UNKNOWN, read_labels
-from benchkit_datasets.frame_cache import cached_array
-from benchkit_datasets.video_io import IMAGE_SUFFIXES, decode_image, parse_size
-from benchkit_datasets.windows import (
+from benchkit_datasets._bimacs_labels import BIMACS_ACTIONS, BOUNDARIES, IDLE, UNCOVERED, UNKNOWN, read_labels
+from benchkit_datasets._frame_cache import cached_array
+from benchkit_datasets._video_io import IMAGE_SUFFIXES, decode_image, parse_size
+from benchkit_datasets._windows import (
     WindowedVideos,
     check_window_args,
     labelled_runs,

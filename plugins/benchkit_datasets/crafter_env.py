@@ -17,7 +17,7 @@ from importlib import metadata
 import numpy as np
 
 from benchkit.api import hookimpl
-from benchkit_datasets.episodes import HoldPolicy, RecordedEpisodes
+from benchkit_datasets._episodes import HoldPolicy, RecordedEpisodes
 
 
 def _crafter():

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from benchkit.api import DataError, Vocabulary, hookimpl, stable_hash
-from benchkit_datasets.frame_cache import cached_array
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS, action_from_motion
-from benchkit_datasets.video_io import VIDEO_SUFFIXES, decode_video, parse_size, quick_digest
-from benchkit_datasets.windows import WindowedVideos, check_window_args, transition_windows
+from benchkit_datasets._frame_cache import cached_array
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS, action_from_motion
+from benchkit_datasets._video_io import VIDEO_SUFFIXES, decode_video, parse_size, quick_digest
+from benchkit_datasets._windows import WindowedVideos, check_window_args, transition_windows
 
 MUGEN_VERSION = 1
 RENDER_SUFFIX = "_constructed"  # MUGEN's construct_data_from_json.py appends it to the clip name

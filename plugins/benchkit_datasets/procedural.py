@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 from benchkit.api import hookimpl
-from benchkit_datasets.coin import coin
-from benchkit_datasets.crosstask import crosstask
-from benchkit_datasets.ego4d_lta import ego4d_lta
-from benchkit_datasets.niv import niv
+from benchkit_datasets._coin import coin
+from benchkit_datasets._crosstask import crosstask
+from benchkit_datasets._ego4d_lta import ego4d_lta
+from benchkit_datasets._niv import niv
 
 PATHS = ("root", "features")
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchkit.api import BenchkitError
-from benchkit_datasets.coin import coin, coin_annotations
-from benchkit_datasets.crosstask import crosstask, crosstask_annotations
-from benchkit_datasets.ego4d_lta import ego4d_lta_annotations
-from benchkit_datasets.niv import niv, niv_annotations
+from benchkit_datasets._coin import coin, coin_annotations
+from benchkit_datasets._crosstask import crosstask, crosstask_annotations
+from benchkit_datasets._ego4d_lta import ego4d_lta_annotations
+from benchkit_datasets._niv import niv, niv_annotations
 
 ANNOTATIONS: dict[str, Callable] = {
     "coin": coin_annotations,

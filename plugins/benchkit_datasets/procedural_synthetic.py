@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from benchkit.api import hookimpl
-from benchkit_datasets.procedural_dataset import Names, ProceduralFeatures
-from benchkit_datasets.procedural_protocols import Protocol, Step, Video
+from benchkit_datasets._procedural_dataset import Names, ProceduralFeatures
+from benchkit_datasets._procedural_protocols import Protocol, Step, Video
 
 GENERATOR_VERSION = 1
 ORDERS = ("base", "pair-swapped", "reversed", "pair-swapped reversed")

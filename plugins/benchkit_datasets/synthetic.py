@@ -32,7 +32,7 @@ from benchkit.api import (
     sweep_once,
     write_file,
 )
-from benchkit_datasets.mugen_rules import MUGEN_ACTIONS
+from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 
 GENERATOR_VERSION = 1
 # Intended moves (dx, dy) in MUGEN order, and how often the behaviour policy picks each (MUGEN is imbalanced).
@@ -123,7 +123,7 @@ class SyntheticMoves:
         return frames, actions
 
     def _video(self, rng: np.random.Generator, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        from benchkit_datasets.mugen_rules import action_from_motion
+        from benchkit_datasets._mugen_rules import action_from_motion
 
         p = self.params
         size, sprite, limit = p["size"], p["sprite"], p["size"] - p["sprite"]

@@ -1,5 +1,5 @@
 """The "vanilla transformer" baselines of the procedural tasks (specs/vedit.md §4), on the same slot contract as
-VEDiT (:mod:`benchkit_predictors.slot_predictor`).
+VEDiT (:mod:`benchkit_predictors._slot_predictor`).
 
 - ``transformer-encoder`` — Ego4D LTA ``slowfast_trf``: prefix tokens (+ ``Linear(E, width)`` when the widths
   differ) + sinusoidal positions → dropout 0.2 → post-LN ``TransformerEncoder`` (width 2048, 8 heads, 6 layers,
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from benchkit.api import PredictorSpec, hookimpl
-from benchkit_predictors.slot_predictor import SlotPredictor
+from benchkit_predictors._slot_predictor import SlotPredictor
 
 QUERIES = ("learned", "zeros", "bracket")
 

@@ -28,10 +28,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from benchkit.api import PredictorSpec, hookimpl
-from benchkit_predictors.attentive_classifier import AttentiveClassifier
-from benchkit_predictors.flow_matching import TRAIN_TIMESTEPS, EulerSchedule, add_noise, guide
-from benchkit_predictors.slot_predictor import SlotPredictor
-from benchkit_predictors.vedit_transformer import VEDiTTransformer
+from benchkit_predictors._attentive_classifier import AttentiveClassifier
+from benchkit_predictors._flow_matching import TRAIN_TIMESTEPS, EulerSchedule, add_noise, guide
+from benchkit_predictors._slot_predictor import SlotPredictor
+from benchkit_predictors._vedit_transformer import VEDiTTransformer
 
 LAYOUTS = ("forecast", "planning")
 UNCONDITIONAL = ("zero", "learned", "drop")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from benchkit.api import DataError, Features, resolve_device, stable_hash
-from benchkit_backbones.preprocess import Preprocess
+from benchkit_backbones._preprocess import Preprocess
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchkit_predictors.rope import RotaryEmbedding
+from benchkit_predictors._rope import RotaryEmbedding
 
 
 class JointAttention(nn.Module):

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from benchkit.api import DataError, Vocabulary
-from benchkit_datasets.procedural_features import feature_shape, file_identity, find_feature_file, load_features
-from benchkit_datasets.procedural_protocols import Protocol, Video
+from benchkit_datasets._procedural_features import feature_shape, file_identity, find_feature_file, load_features
+from benchkit_datasets._procedural_protocols import Protocol, Video
 
 log = logging.getLogger("benchkit")
 DATA_VERSION = 1

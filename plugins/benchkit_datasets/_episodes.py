@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from benchkit.api import Vocabulary
-from benchkit_datasets.frame_cache import cache_path, load_array, save_array
-from benchkit_datasets.windows import WindowedVideos, check_window_args, transition_windows
+from benchkit_datasets._frame_cache import cache_path, load_array, save_array
+from benchkit_datasets._windows import WindowedVideos, check_window_args, transition_windows
 
 RECORDER_VERSION = 1
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.api import DataError
-from benchkit_datasets.procedural_features import sha256_file
+from benchkit_datasets._procedural_features import sha256_file
 
 
 def existing(path: Path, what: str) -> Path:

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from benchkit.api import DataError
-from benchkit_backbones.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, invpatch_dinov2
+from benchkit_backbones._preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess, invpatch_dinov2
 
 Tokens = tuple[torch.Tensor, torch.Tensor, tuple[int, int]]
 VIDEO_TYPES = ("videomae", "vjepa2", "timesformer", "vivit", "xclip")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchkit_datasets.procedural_features import pool_span, state_feature
+from benchkit_datasets._procedural_features import pool_span, state_feature
 
 TASKS = ("forecasting", "classification", "planning", "anticipation")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchkit_datasets.annotation_files import class_names, fingerprints, malformed, read_json
-from benchkit_datasets.procedural_dataset import Names, ProceduralFeatures, from_feature_files
-from benchkit_datasets.procedural_protocols import Protocol, Step, Video
+from benchkit_datasets._annotation_files import class_names, fingerprints, malformed, read_json
+from benchkit_datasets._procedural_dataset import Names, ProceduralFeatures, from_feature_files
+from benchkit_datasets._procedural_protocols import Protocol, Step, Video
 
 
 def parse_niv(files: dict[str, Path]) -> tuple[list[Video], Names]:

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchkit_predictors.adaln import LN_EPS, AdaLayerNormContinuous, AdaLayerNormZero, TimestepEmbedding
-from benchkit_predictors.joint_attention import JointAttention
+from benchkit_predictors._adaln import LN_EPS, AdaLayerNormContinuous, AdaLayerNormZero, TimestepEmbedding
+from benchkit_predictors._joint_attention import JointAttention
 
 
 class FeedForward(nn.Module):
