@@ -8,6 +8,7 @@ with its unit, convention and input shape (docs/profiling.md; issue 7).
 - :func:`render_markdown`: the table ``benchkit profile`` prints.
 """
 
+from benchkit.profiling import _quiet  # noqa: F401  (first: see its docstring)
 from benchkit.profiling.compose import Composition, build_composition, feature_spec_of
 from benchkit.profiling.flops import FlopCount, count_flops
 from benchkit.profiling.formulas import declare_attention, declare_free, register_formula
