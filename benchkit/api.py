@@ -20,7 +20,8 @@ Importing it is cheap: no torch, numpy or pydantic; the names marked *lazy* impo
   ``sweep_once`` (remove temporaries of dead writers), ``file_sha256``
 - the host, for plugins that compose others and for tests: ``Registry``, ``get_registry``, ``load_plugins`` (lazy),
   ``cli`` (lazy: the ``benchkit`` click group, for ``click.testing.CliRunner``)
-- results, for trackers: ``leaderboard(run_dir, fmt)`` (the stored results' leaderboard as text)
+- results, for trackers: ``leaderboard(run_dir, fmt)`` (the stored results' leaderboard as text),
+  ``read_record(path)`` (a run directory's JSON record, verified), ``flatten(mapping)`` (``{"a.b": leaf}``)
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from benchkit.cli import main as cli
     from benchkit.grid.config import stable_hash
     from benchkit.registry.plugins import Registry, get_registry, load_plugins
+    from benchkit.report.results import flatten
     from benchkit.storage.integrity import check_file, checksum_path, file_sha256, quarantine, sweep_once, write_file
 
 # name → module holding it, imported on first access (these modules import pydantic, torch or the plugin manager)
@@ -69,6 +71,7 @@ _LAZY = {
     "get_registry": ("benchkit.registry.plugins", "get_registry"),
     "load_plugins": ("benchkit.registry.plugins", "load_plugins"),
     "cli": ("benchkit.cli", "main"),
+    "flatten": ("benchkit.report.results", "flatten"),
 }
 
 __all__ = [
@@ -76,8 +79,9 @@ __all__ = [
     "ConfigError", "DataError", "Dataset", "Executor", "FeatureSpec", "Features", "HasComponents", "Level",
     "LogitsPredictor", "Metric", "PluginError", "Predictor", "PredictorSpec", "ReferencePredictor", "Registry",
     "StepSequences", "StoreError", "Vocabulary", "check_file", "checksum_path", "cli", "default_cache_dir",
-    "file_sha256", "get_registry", "hookimpl", "leaderboard", "load_plugins", "pad_pair", "quarantine",
-    "resolve_device", "resolve_within", "select_part", "special_class", "stable_hash", "sweep_once", "write_file",
+    "file_sha256", "flatten", "get_registry", "hookimpl", "leaderboard", "load_plugins", "pad_pair", "quarantine",
+    "read_record", "resolve_device", "resolve_within", "select_part", "special_class", "stable_hash", "sweep_once",
+    "write_file",
 ]
 
 
@@ -88,6 +92,18 @@ def leaderboard(run_dir: str | Path, fmt: str = "md") -> str:
     from benchkit.storage.store import RunStore
 
     return render(collect(RunStore(run_dir)), fmt)
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """A JSON record of a run directory (``plan.json``, ``environment.json``, a fold record), its checksum verified
+    and removed; ``{}`` when it is absent or damaged (the run that owns it moves damage aside and says so)."""
+    from benchkit.storage.integrity import DamagedFile, read_verified
+
+    try:
+        record = read_verified(Path(path))
+    except (OSError, DamagedFile, StoreError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, _flat
+from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, flatten
 from benchkit.report.results import load_results as _load_run_results
 from benchkit.storage.store import RunStore
 
@@ -63,7 +63,7 @@ def results_frame(results: RunResults) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     config_keys: dict[str, None] = {}
     for r in [*results.cells, *results.baselines]:
-        config = {f"config.{k}": _scalar(v) for k, v in _flat(r.config).items()} if r.config else {}
+        config = {f"config.{k}": _scalar(v) for k, v in flatten(r.config).items()} if r.config else {}
         config_keys.update(dict.fromkeys(config))
         for k in range(results.folds):
             record = r.records.get(k)

@@ -255,18 +255,18 @@ def load_results(store: RunStore | str | Path | Sequence[RunStore | str | Path])
 # -- merging ------------------------------------------------------------------------------------------------------
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """A nested mapping as ``{"a.b.c": leaf}``."""
     if isinstance(value, dict) and value:
         out: dict[str, Any] = {}
         for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
     return {prefix: value}
 
 
 def _difference(a: dict[str, Any], b: dict[str, Any]) -> str:
-    fa, fb = _flat(a), _flat(b)
+    fa, fb = flatten(a), flatten(b)
     key = next(k for k in [*fa, *(k for k in fb if k not in fa)] if fa.get(k, "unset") != fb.get(k, "unset"))
     return f"{key}: {fa.get(key, 'unset')!r} vs {fb.get(key, 'unset')!r}"
 

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchkit.api import StoreError, hookimpl
+from benchkit.api import StoreError, flatten, hookimpl, read_record
 
 ENV = "BENCHKIT_MLFLOW"
 ENV_EXPERIMENT = "BENCHKIT_MLFLOW_EXPERIMENT"
@@ -48,25 +48,11 @@ def _name(key: str) -> str:
     return re.sub(r"[^\w\-./ ]", "_", key)
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
 
 def _text(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list | tuple) else str(value)
     return text[:MAX_PARAM]
 
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _experiment(client, name: str, uri: str) -> str:
@@ -94,7 +80,7 @@ def _parent(client, experiment_id: str, run_dir: Path, uri: str) -> str:
         return _parents[(uri, key)]
     run_id = _find(client, experiment_id, {"benchkit.run_key": key, "benchkit.kind": "grid"})
     if run_id is None:
-        plan, env = _read(run_dir / "plan.json"), _read(run_dir / "environment.json")
+        plan, env = read_record(run_dir / "plan.json"), read_record(run_dir / "environment.json")
         packages = env.get("packages") or {}
         tags = {"benchkit.run_key": key, "benchkit.kind": "grid", "benchkit.run_dir": str(run_dir),
                 "benchkit.grid": str(plan.get("grid", "")),
@@ -119,7 +105,7 @@ def _log_cell(client, experiment_id: str, parent: str, cell: dict[str, Any], sum
         tags = {PARENT_ID: parent, "benchkit.cell": cell["id"], "benchkit.kind": "cell",
                 **{f"label.{_name(k)}": _text(v) for k, v in labels.items()}}
         run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-        params = [Param(_name(k), _text(v)) for k, v in _flat({k: v for k, v in cell.items() if k != "id"}).items()]
+        params = [Param(_name(k), _text(v)) for k, v in flatten({k: v for k, v in cell.items() if k != "id"}).items()]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 params a batch
             client.log_batch(run_id, params=params[i:i + 100])
     now = int(time.time() * 1000)
@@ -128,7 +114,7 @@ def _log_cell(client, experiment_id: str, parent: str, cell: dict[str, Any], sum
     for path in sorted(folder.glob("fold-*.json")):
         if not re.fullmatch(r"fold-\d+\.json", path.name):
             continue
-        record = _read(path)
+        record = read_record(path)
         fold = int(record.get("fold", path.stem.split("-")[1]))
         values = {**(record.get("metrics") or {}),
                   **{k: record[k] for k in ("train_seconds", "eval_seconds") if k in record}}
@@ -174,7 +160,7 @@ def benchkit_cell_finished(cell: dict[str, Any], summary: dict[str, Any], run_di
     root = Path(run_dir).resolve()
     try:
         client = MlflowClient(tracking_uri=uri)
-        experiment = os.environ.get(ENV_EXPERIMENT) or str(_read(root / "plan.json").get("grid") or root.name)
+        experiment = os.environ.get(ENV_EXPERIMENT) or str(read_record(root / "plan.json").get("grid") or root.name)
         experiment_id = _experiment(client, experiment, uri)
         parent = _parent(client, experiment_id, root, uri)
         _log_cell(client, experiment_id, parent, cell, summary, root)

@@ -16,7 +16,6 @@ W&B has no nested runs; its equivalent is the **group**: every cell of one run d
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import re
@@ -24,25 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchkit.api import StoreError, hookimpl
+from benchkit.api import StoreError, flatten, hookimpl, read_record
 
 ENV = "BENCHKIT_WANDB"
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _finite(value: Any) -> bool:
@@ -63,11 +48,11 @@ def benchkit_cell_finished(cell: dict[str, Any], summary: dict[str, Any], run_di
 
     root = Path(run_dir).resolve()
     key = hashlib.sha1(str(root).encode()).hexdigest()[:16]
-    grid = str(_read(root / "plan.json").get("grid") or root.name)
+    grid = str(read_record(root / "plan.json").get("grid") or root.name)
     labels = summary.get("labels") or {}
     folder = root / "cells" / cell["id"]
     name = " / ".join(str(labels[k]) for k in ("level", "aggregator", "backbone") if labels.get(k)) or cell["id"]
-    config = {**_flat({k: v for k, v in cell.items() if k != "id"}), **{f"label.{k}": v for k, v in labels.items()},
+    config = {**flatten({k: v for k, v in cell.items() if k != "id"}), **{f"label.{k}": v for k, v in labels.items()},
               "benchkit.cell": cell["id"], "benchkit.run_dir": str(root)}
     try:
         run = wandb.init(project=project, group=f"{grid}-{key}", job_type="cell", name=name, config=config,
@@ -78,7 +63,7 @@ def benchkit_cell_finished(cell: dict[str, Any], summary: dict[str, Any], run_di
             for path in sorted(folder.glob("fold-*.json")):
                 if not re.fullmatch(r"fold-\d+\.json", path.name):
                     continue
-                record = _read(path)
+                record = read_record(path)
                 values = {**(record.get("metrics") or {}),
                           **{k: record[k] for k in ("train_seconds", "eval_seconds") if k in record}}
                 run.log({k: v for k, v in values.items() if _finite(v)}, step=int(record.get("fold", 0)))
