@@ -97,11 +97,11 @@ def leaderboard(run_dir: str | Path, fmt: str = "md") -> str:
 def read_record(path: str | Path) -> dict[str, Any]:
     """A JSON record of a run directory (``plan.json``, ``environment.json``, a fold record), its checksum verified
     and removed; ``{}`` when it is absent or damaged (the run that owns it moves damage aside and says so)."""
-    from benchkit.storage.integrity import DamagedFile, read_verified
+    from benchkit.storage.integrity import read_verified
 
     try:
         record = read_verified(Path(path))
-    except (OSError, DamagedFile, StoreError):
+    except (OSError, StoreError):  # StoreError: missing or damaged (DamagedFile)
         return {}
     return record if isinstance(record, dict) else {}
 

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchkit.api import DataError
-from benchkit_datasets._procedural_features import sha256_file
+from benchkit.api import DataError, file_sha256
 
 
 def existing(path: Path, what: str) -> Path:
@@ -40,7 +39,7 @@ def malformed(path: Path, detail: str) -> DataError:
 
 def fingerprints(paths: list[Path]) -> dict[str, str]:
     """File name → content hash, for the dataset's identity."""
-    return {p.name: sha256_file(p) for p in paths}
+    return {p.name: file_sha256(p)[:16] for p in paths}
 
 
 def class_names(named: dict[int, str], prefix: str) -> tuple[str, ...]:

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from benchkit.api import DataError, Vocabulary
-from benchkit_datasets._procedural_features import feature_shape, file_identity, find_feature_file, load_features
+from benchkit_datasets._procedural_features import feature_shape, find_feature_file, load_features
 from benchkit_datasets._procedural_protocols import Protocol, Video
+from benchkit_datasets._video_io import quick_digest
 
 log = logging.getLogger("benchkit")
 DATA_VERSION = 1
@@ -131,7 +132,8 @@ class FileSeries:
     def identity(self) -> str:
         h = hashlib.sha256()
         for path in self.paths:
-            h.update(f"{path.name}:{file_identity(path, 4096)};".encode())
+            # [:16]: the fingerprints of stored feature caches stay what they were
+            h.update(f"{path.name}:{quick_digest(path, 4096)[:16]};".encode())
         return h.hexdigest()[:24]
 
 

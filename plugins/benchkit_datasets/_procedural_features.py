@@ -16,7 +16,6 @@ is the mean over ``[t - r, t + r]`` (SCHEMA's start / end states with r = 1).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zipfile
 from pathlib import Path
@@ -112,25 +111,6 @@ def load_features(path: Path, key: str | None = None) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def file_identity(path: Path, chunk: int = 1 << 16) -> str:
-    """Size plus a hash of the first and last 64 KiB: cheap enough for thousands of files, and any re-extraction
-    changes it in practice (the headers carry shapes, the tails the last values)."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with path.open("rb") as f:
-        h.update(f.read(chunk))
-        if size > chunk:
-            f.seek(max(chunk, size - chunk))
-            h.update(f.read(chunk))
-    return h.hexdigest()[:16]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def pool_span(series: np.ndarray, start: float, end: float, parts: int) -> np.ndarray:
