@@ -129,7 +129,9 @@ def validate(grid: str, overrides: tuple[str, ...], only: tuple[str, ...]) -> No
     click.echo(f"{grid}: ok, {len(cells)} cells x {parsed.protocol.splits} {parsed.protocol.unit}")
     for pc in cells:
         labels = " ".join(f"{k}={v}" for k, v in pc.cell.labels().items())
-        click.echo(f"  {pc.id}  {labels}")
+        keys = ", ".join(pc.config["selection"]["candidates"]) if pc.variants else ""
+        selecting = f"  [{len(pc.variants)} candidates: {keys}]" if pc.variants else ""
+        click.echo(f"  {pc.id}  {labels}{selecting}")
 
 
 @main.command(name="ls")
@@ -179,11 +181,12 @@ def plugins() -> None:
               show_default=True, help="'all': every format, written to --out.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the one format to FILE, not stdout.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Write files into DIR: leaderboard.md/.csv/.tex, report.html, figures/ (--format all: "
-                   "RUN_DIR/report by default).")
+              help="Write files into DIR: leaderboard.md/.csv/.tex, report.html, figures/, selection.md (with "
+                   "hyper-parameter selection; --format all: RUN_DIR/report by default).")
 @click.option("--figures/--no-figures", default=None,
               help="Draw the figures (PNG and SVG in DIR/figures, embedded in HTML). Default: on for HTML and --out.")
-@click.option("--figure", "kinds", multiple=True, type=click.Choice(["sensitivity", "confusion", "cost"]),
+@click.option("--figure", "kinds", multiple=True,
+              type=click.Choice(["sensitivity", "confusion", "cost", "selection"]),
               help="Only these figure kinds (repeatable).")
 @click.option("--metric", help="The figures' metric (default: the grid's first).")
 @click.option("--group-by", metavar="KEY", help="Group column: best per group in bold ('none': one group). "

@@ -118,6 +118,15 @@ def test_validate_lists_cells(write_grid, tiny_grid):
     assert code == 0 and "ok, 2 cells x 2 folds" in out and "level=patch" in out
 
 
+def test_validate_shows_candidates_and_refuses_bad_ones_in_one_line(write_grid, tiny_grid):
+    path = write_grid(tiny_grid)
+    code, out, _ = invoke("validate", path, "train.lr={select: [1.0e-3, 3.0e-4]}")
+    assert code == 0 and out.count("[2 candidates: train.lr]") == 2
+    code, _, err = invoke("validate", path, "train.lr={select: [1.0e-3, 0]}")
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {path}: train.lr: candidate 0: Input should be greater than 0"]
+
+
 def test_ls_plugins_schema():
     code, out, _ = invoke("ls", "aggregator")
     assert code == 0 and "mean" in out and "dataset" not in out

@@ -1,4 +1,5 @@
-"""The same tiny grid through the local, process and ray executors gives identical results."""
+"""The same tiny grid through the local, process and ray executors gives identical results, hyper-parameter
+selection included (a GeM cell selects its exponent and learning rate on validation folds)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ def _metrics(run_dir):
     return out
 
 
+def _selections(run_dir):
+    out = {}
+    for path in sorted(run_dir.glob("cells/*/fold-*[0-9].json")):
+        record = json.loads(path.read_text())
+        if "selection" in record:
+            sel = record["selection"]
+            out[(record["cell"], record["fold"])] = (sel["values"], [c["validation"] for c in sel["candidates"]])
+    return out
+
+
 def _predictions(run_dir):
     return {str(p.relative_to(run_dir)): json.loads(p.read_text())["predictions"]
             for p in sorted(run_dir.glob("cells/*/fold-*.predictions.json"))}
@@ -28,7 +39,10 @@ def _predictions(run_dir):
 def local_run(tmp_path_factory, registry):
     from conftest import TINY_GRID
 
-    grid = parse_grid(json.loads(json.dumps(TINY_GRID)))
+    raw = json.loads(json.dumps(TINY_GRID))
+    raw["aggregator"] = ["mean", {"name": "gem", "p": {"select": [2.0, 3.0]}}]
+    raw["train"]["lr"] = {"select": [1.0e-3, 3.0e-3]}
+    grid = parse_grid(raw)
     run_dir = tmp_path_factory.mktemp("local") / "run"
     summary = run_grid(grid, run_dir, registry, say=lambda m: None, progress=False)
     return grid, run_dir, summary
@@ -44,6 +58,7 @@ def test_executors_give_the_local_leaderboard(executor, local_run, tmp_path, reg
     assert not summary.failed and summary.folds_run == local_summary.folds_run
     assert _predictions(run_dir) == _predictions(local_dir)
     assert _metrics(run_dir) == _metrics(local_dir)
+    assert _selections(run_dir) == _selections(local_dir) and len(_selections(local_dir)) == 8
     assert summary.leaderboard == local_summary.leaderboard
     assert all("host" in json.loads(p.read_text()) for p in run_dir.glob("cells/*/fold-*[0-9].json"))
 

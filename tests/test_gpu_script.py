@@ -34,7 +34,7 @@ def test_tiny_run_prints_one_table(script, tmp_path, capsys):
     out_json = tmp_path / "gpu.json"
     rows = script.main(["--tiny", "--device", "cpu", "--threads", "1", "--dtype", "fp32", "--compile", "off",
                         "--json", str(out_json)])
-    out = capsys.readouterr().out
+    out, selection = capsys.readouterr().out.split("## Candidates trained together")
     assert not [r["error"] for r in rows if r.get("error")]
     table = table_rows(out)
     assert [(r["model"], r["dtype"], r["compile"]) for r in table] == [("invpatch", "fp32", "off"),
@@ -49,11 +49,17 @@ def test_tiny_run_prints_one_table(script, tmp_path, capsys):
     assert saved["command"].startswith("python benchmarks/gpu/run.py --tiny")
     assert saved["environment"]["torch_threads"] == 1 and len(saved["rows"]) == 2
     assert all(math.isfinite(r["train_tflops"]) for r in saved["rows"])
+    # the selection-cost table: K = 1 (one fit) and K = 2 candidates trained together, per model
+    assert [(r["model"], r["K"], r["vectorised"]) for r in table_rows(selection)] == [
+        ("invpatch", "1", "—"), ("invpatch", "2", "on"), ("vedit-tiny", "1", "—"), ("vedit-tiny", "2", "on")]
+    assert all(float(r["x of K = 1"]) > 0 for r in table_rows(selection))
+    assert len(saved["selection"]) == 4
 
 
 def test_compiled_bf16_row_and_given_peak(script, capsys):
     rows = script.main(["--tiny", "--device", "cpu", "--threads", "1", "--dtype", "bf16", "--compile", "on",
-                        "--compile-backend", "eager", "--models", "vedit-tiny", "--peak-tflops", "1"])
+                        "--compile-backend", "eager", "--models", "vedit-tiny", "--peak-tflops", "1",
+                        "--candidates", "off"])
     (row,) = rows
     assert not row.get("error") and row["compile"] is True and row["dtype"] == "bf16"
     assert row["peak_pct"] == pytest.approx(100 * row["train_tflops"])

@@ -172,6 +172,25 @@ def test_guidance_scale_one_is_the_conditional_prediction():
     assert not torch.allclose(expected, conditional)
 
 
+def test_noise_std_scales_the_start_noise():
+    """``noise_std`` scales the sampler's start noise (and the auxiliary loss's): at 0 the loop starts from zeros,
+    so sampling no longer depends on the random state; at 0.2 it differs from the paper's N(0, I)."""
+    seen = torch.randn(2, 3, 8)
+    still = _model(noise_std=0.0)
+    torch.manual_seed(1)
+    first = still.sample(seen)
+    torch.manual_seed(2)
+    torch.testing.assert_close(still.sample(seen), first)
+    torch.testing.assert_close(still.sample(seen, torch.zeros_like(first)), first)
+    small, paper = _model(noise_std=0.2), _model()
+    torch.manual_seed(3)
+    noise = torch.randn_like(first)
+    torch.manual_seed(3)
+    torch.testing.assert_close(small.sample(seen), paper.sample(seen, 0.2 * noise))
+    with pytest.raises(ValueError, match="noise_std"):
+        _model(noise_std=-1.0)
+
+
 @pytest.mark.parametrize("mode", ["learned", "drop"])
 def test_other_unconditional_inputs(mode):
     model = _model(unconditional=mode)

@@ -19,10 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from benchkit import yaml_safe
 from benchkit.errors import ConfigError
+from benchkit.grid.selection import NOT_SELECTABLE, SELECT, SelectionConfig, split_select
 from benchkit.yaml_safe import short
 
 AXES: tuple[str, ...] = ("dataset", "backbone", "level", "aggregator", "predictor")
@@ -41,8 +51,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _component_forms(schema: dict[str, Any]) -> None:
+    """JSON Schema of what the YAML may hold: ``mean``, or ``{name: gem, p: 3}`` (keywords beside ``name``)."""
+    name, label = schema["properties"]["name"], schema["properties"]["label"]
+    title, description = schema.get("title"), schema.get("description")
+    schema.clear()
+    schema.update(title=title, description=description, anyOf=[
+        {"type": "string", "minLength": 1},
+        {"type": "object", "properties": {"name": name, "label": label}, "required": ["name"],
+         "additionalProperties": True},
+    ])
+
+
 class Component(_Frozen):
     """A plugin (or preset) name plus keyword arguments; in YAML either ``mean`` or ``{name: gem, p: 3}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_component_forms)
 
     name: str = Field(min_length=1)
     label: str | None = None
@@ -64,8 +88,23 @@ class Component(_Frozen):
         return self.label or self.name
 
 
+def _selectable(schema: dict[str, Any]) -> None:
+    """JSON Schema: every selectable train key also accepts ``{select: [values]}`` (docs/grid.md)."""
+    for key, prop in schema.get("properties", {}).items():
+        if key in NOT_SELECTABLE:
+            continue
+        description = prop.pop("description", None)
+        choice = {"type": "object", "properties": {SELECT: {"type": "array", "minItems": 1, "items": prop}},
+                  "required": [SELECT], "additionalProperties": False}
+        schema["properties"][key] = {"anyOf": [prop, choice], **({"description": description} if description else {}),
+                                     **({"default": prop.pop("default")} if "default" in prop else {})}
+
+
 class TrainConfig(_Frozen):
-    """Training recipe (spec invpatch.md §6 for the paper's values)."""
+    """Training recipe (spec invpatch.md §6 for the paper's values). Any key but ``device`` and ``eval_batch_size``
+    may list candidates, ``{select: [values]}``, selected on validation data (docs/grid.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_selectable)
 
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(64, ge=1)
@@ -207,7 +246,8 @@ class ReportConfig(_Frozen):
     profile_columns: list[ProfileColumn] = Field(
         default_factory=list, description="extra columns from each cell's profile.json (grid `profile:`)"
     )
-    figures: list[Literal["sensitivity", "confusion", "cost"]] = ["sensitivity", "confusion", "cost"]
+    figures: list[Literal["sensitivity", "confusion", "cost", "selection"]] = ["sensitivity", "confusion", "cost",
+                                                                               "selection"]
     figure_metric: str | None = Field(None, description="metric of the figures; default: the grid's first")
     confusion: Literal["best", "all"] | list[str] = Field(
         "best", description="confusion matrices of the best complete cell per dataset, of all, or of selectors"
@@ -262,6 +302,49 @@ class Grid(_Frozen):
     fail_fast: bool = Field(False, description="stop the grid at the first failed fold")
     cache_dir: str | None = Field(None, description="feature cache folder; default $BENCHKIT_CACHE_DIR or ~/.cache")
     seed: int = 0
+    selection: SelectionConfig | None = Field(
+        None, description="how cells with candidates ({select: [...]} in train or an aggregator/predictor keyword) "
+        "pick one on validation data inside each training fold; default settings when absent; docs/grid.md"
+    )
+    _train_choices: dict[str, list[Any]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _train_candidates(cls, value: Any, handler: Any) -> Grid:
+        """``train.<key>: {select: [...]}``: the recipe holds the first value, ``train_choices`` every candidate.
+        Each candidate is checked as a recipe of its own, so a bad one fails before any fold runs."""
+        train, found = value.get("train") if isinstance(value, dict) else None, {}
+        if isinstance(train, dict):
+            train, found = split_select(train, "train")
+            for key, values in found.items():
+                if key in NOT_SELECTABLE:
+                    raise ValueError(f"train.{key}: not selectable (it does not change what is learned)")
+                for v in values:
+                    try:
+                        TrainConfig.model_validate({**train, key: v})
+                    except ValidationError as e:
+                        raise ValueError(f"train.{key}: candidate {short(v)}: {e.errors()[0]['msg']}") from None
+            value = {**value, "train": train}
+        grid = handler(value)
+        if found:
+            grid._train_choices = found
+        return grid
+
+    @model_serializer(mode="wrap")
+    def _dump_candidates(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self._train_choices and isinstance(data.get("train"), dict):
+            data["train"] = {**data["train"], **{k: {SELECT: list(v)} for k, v in self._train_choices.items()}}
+        return data
+
+    @property
+    def train_choices(self) -> dict[str, list[Any]]:
+        """``{train key: candidates}`` of the keys given as ``{select: [...]}`` (empty without selection)."""
+        return dict(self._train_choices)
+
+    @property
+    def selection_settings(self) -> SelectionConfig:
+        return self.selection or SelectionConfig()
 
     @field_validator("profile", mode="before", json_schema_input_type=bool | ProfileConfig | None)
     @classmethod
@@ -399,8 +482,12 @@ def validation_error(
     the dotted location (``profile.batch``; ``benchkit profile`` names its flag)."""
     err = error.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "list[", "str", "dict[")))
-    where = yaml_safe.one_line(key(loc), 160)
     msg = yaml_safe.one_line(err["msg"], 200)
+    if err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if not loc:  # a check of the whole grid names its key in the message
+            return ConfigError(f"{source + ': ' if source else ''}{msg}")
+    where = yaml_safe.one_line(key(loc), 160)
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "missing":

@@ -6,8 +6,11 @@
   log colour scale (Fig. 3); rows are labelled with their recall. By default for the best complete cell of each
   dataset, and once per ``part`` the grid's metrics use (BIMACS hands: ``even`` / ``odd``).
 - ``cost-<dataset>``: the metric (mean ± 95% CI) against GFLOPs and latency from the cells' ``profile.json``.
+- ``selection``: hyper-parameter selection's validation score of each candidate (mean ± standard deviation over
+  the folds), one line per cell with candidates (benchkit/report/selection.py).
 
-A figure is drawn only when its data is there (a sweep that varies, stored predictions, profiles).
+A figure is drawn only when its data is there (a sweep that varies, stored predictions, profiles, selection
+records).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from matplotlib.transforms import ScaledTranslation
 from benchkit.errors import BenchkitError, StoreError
 from benchkit.report.confusion import confusion_matrix
 from benchkit.report.results import Result, RunResults
+from benchkit.report.selection import cell_selections, spread
 
-KINDS = ("sensitivity", "confusion", "cost")
+KINDS = ("sensitivity", "confusion", "cost", "selection")
 FORMATS = ("png", "svg")
 COST_AXES = {"gflops": "GFLOPs per sample", "latency_ms": "latency (ms)"}
 SWEEP_TITLES = {"train_fraction": "training set fraction", "frames": "frames per window"}
@@ -77,6 +81,18 @@ def _legend_width(labels) -> float:
     return 0.9 + 0.075 * max(len(label) for label in labels) if len(labels) > 1 else 0.0
 
 
+def _dodge(fig: Figure, ax, i: int, n: int):
+    """The data transform of series ``i`` of ``n``, shifted sideways a few points on screen (the data unchanged), so
+    that the error bars of series side by side do not hide each other."""
+    return ax.transData + ScaledTranslation(DODGE_PT * (i - (n - 1) / 2) / 72, 0, fig.dpi_scale_trans)
+
+
+def _dodged_limits(ax, xs, summaries) -> None:
+    """Widen the autoscaled limits to points drawn with an offset transform, which keeps them out of the limits."""
+    ax.update_datalim([(x, s.mean + sign * (0 if math.isnan(s.half_width) else s.half_width))
+                       for x, s in zip(xs, summaries, strict=True) if not math.isnan(s.mean) for sign in (-1, 1)])
+
+
 def _legend(fig: Figure, axes, title: str) -> None:
     """One legend for all panels, outside on the right (the series are the same in every panel)."""
     entries: dict[str, object] = {}
@@ -113,15 +129,11 @@ def sensitivity_plot(results: RunResults, key: str, metric: str | None = None) -
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (name, series) in zip(axes, panels.items(), strict=True):
         for i, (label, members) in enumerate(series.items()):
-            # series side by side: a few points apart on screen, the data unchanged, so error bars do not hide
-            dodge = ax.transData + ScaledTranslation(DODGE_PT * (i - (len(series) - 1) / 2) / 72, 0,
-                                                     fig.dpi_scale_trans)
+            dodge = _dodge(fig, ax, i, len(series))
             summaries = [c.summary(m["name"]) for c in members]
             xs = [c.labels[key] for c in members]
             _errorbar(ax, xs, summaries, marker="o", label=label, transform=dodge)
-            spans = [(x, s.mean + sign * (0 if math.isnan(s.half_width) else s.half_width))
-                     for x, s in zip(xs, summaries, strict=True) for sign in (-1, 1)]
-            ax.update_datalim(spans)  # an offset transform keeps the artists out of the autoscaled limits
+            _dodged_limits(ax, xs, summaries)
             partial = [(c.labels[key], s.mean) for c, s in zip(members, summaries, strict=True) if s.n < results.folds]
             if partial:  # fewer folds than planned: an open marker
                 ax.plot(*zip(*partial, strict=True), marker="o", markerfacecolor="white", linestyle="none",
@@ -252,6 +264,58 @@ def cost_plot(results: RunResults, dataset: str, cells: list[Result], metric: st
     return Plot(f"cost-{_slug(dataset)}", fig, caption)
 
 
+# -- selection ----------------------------------------------------------------------------------------------------
+
+
+def selection_plot(results: RunResults) -> Plot | None:
+    """Validation score per candidate, one line per cell with candidates; one panel per set of selected keys and
+    metric. A single numeric key is the x axis itself (log-scale when positive and spanning 10x or more); otherwise
+    candidates stand side by side, labelled by their values. None without selection records."""
+    selections = cell_selections(results)
+    if not selections:
+        return None
+    panels: dict[tuple[tuple[str, ...], str], list] = {}
+    for s in selections:
+        panels.setdefault((tuple(s.keys), s.metric), []).append(s)
+    keys = results.varying([s.cell for s in selections])
+    names = {s.cell.key: " / ".join(s.cell.label(k) for k in keys) or s.cell.name() for s in selections}
+    fig = Figure(figsize=(4.6 * len(panels) + _legend_width(names.values()), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, ((selected, metric), members) in zip(axes, panels.items(), strict=True):
+        values = [c.values.get(selected[0]) for s in members for c in s.candidates]
+        numeric = len(selected) == 1 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        labels = list(dict.fromkeys(c.label(selected, "\n") for s in members for c in s.candidates))
+        for i, s in enumerate(members):
+            dodge = _dodge(fig, ax, i, len(members))
+            xs = [c.values[selected[0]] if numeric else labels.index(c.label(selected, "\n")) for c in s.candidates]
+            summaries = [spread(c.scores) for c in s.candidates]
+            _errorbar(ax, xs, summaries, marker="o", label=names[s.cell.key], transform=dodge)
+            _dodged_limits(ax, xs, summaries)
+            never = [(x, m.mean) for x, m, c in zip(xs, summaries, s.candidates, strict=True) if not c.selected]
+            if never:  # a candidate no fold kept: an open marker
+                ax.plot(*zip(*never, strict=True), marker="o", markerfacecolor="white", linestyle="none",
+                        color=ax.containers[-1].lines[0].get_color(), zorder=3, transform=dodge)
+        ax.autoscale_view()
+        if numeric:
+            ticks = sorted(set(values))
+            if ticks[0] > 0 and ticks[-1] / ticks[0] >= 10:  # 10x or more (3e-3 / 3e-4 may round either way)
+                ax.set_xscale("log")
+                ax.minorticks_off()
+            ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        else:
+            ax.set_xticks(range(len(labels)), labels, fontsize="small")
+        ax.set_xlabel(selected[0] if len(selected) == 1 else "candidate")
+        ax.set_ylabel(f"validation {metric}")
+        ax.grid(alpha=0.3)
+        if len(members) == 1:
+            ax.set_title(names[members[0].cell.key], fontsize="medium")
+    _legend(fig, axes, " / ".join(keys))
+    caption = (f"Hyper-parameter selection: each candidate's validation score, mean ± standard deviation (ddof 1) "
+               f"over the {results.folds} folds, one line per cell; an open marker is a candidate that no fold kept. "
+               "Lines are offset a little sideways so that their bars do not overlap.")
+    return Plot("selection", fig, caption)
+
+
 # -- all of them --------------------------------------------------------------------------------------------------
 
 
@@ -279,6 +343,8 @@ def build_plots(
         plots += [confusion_plot(results, c, part) for c in cells for part in _parts(results)]
     if "cost" in kinds:
         plots += [cost_plot(results, name, cells, metric) for name, cells in _sections(results).items()]
+    if "selection" in kinds:  # on the selection metric, which the records name
+        plots.append(selection_plot(results))
     return [p for p in plots if p is not None]
 
 

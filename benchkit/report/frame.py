@@ -9,6 +9,10 @@ error record) or ``pending`` (not run yet), and ``value`` is NaN unless it is st
 - every label (``dataset``, ``backbone``, ``level``, ``aggregator``, ``predictor``, sweep values such as
   ``train_fraction`` or ``frames``; numbers stay numbers);
 - ``fold``, ``status``, ``seed``, ``metric``, ``value``, ``higher_is_better``;
+- ``selected.<key>`` (``selected.train.lr``, ``selected.aggregator.hidden_size``): the value hyper-parameter
+  selection kept in that fold (the fold record's ``selection.values``; every candidate's validation score is in
+  ``benchkit.report.selection``); missing where a fold has none. Only a run with selection records has them, so a
+  run without selection reads exactly as before;
 - timings and sizes from the fold record: ``train_seconds``, ``eval_seconds``, ``n_train``, ``n_test``,
   ``trainable_params``, ``attempts``, ``device``, ``host``;
 - ``env.torch``, ``env.transformers``, ``env.timm``, ``env.device``: what produced the fold (environment.json);
@@ -16,11 +20,6 @@ error record) or ``pending`` (not run yet), and ``value`` is NaN unless it is st
 - ``config.<key>``: the resolved configuration, flattened with dots (``config.train.lr``); lists as JSON text.
 
 ``frame.attrs`` holds ``labels``, ``metrics`` (the metric records), ``folds`` and ``runs``.
-
-Hyper-parameter selection (a grid that picks among candidates on validation folds) adds one row per candidate:
-a ``candidate`` column (the candidate's name) joins the row key and ``selected`` marks the candidate the selection
-kept; readers that want the leaderboard's numbers filter on ``selected`` (the leaderboard does so when the column
-is there). Until selection exists neither column is written.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
 RECORD_COLUMNS = ("train_seconds", "eval_seconds", "n_train", "n_test", "trainable_params", "attempts", "device",
                   "host")
 STATUSES = ("stored", "failed", "pending")
+SELECTED = "selected."  # prefix of the columns of selected hyper-parameter values
 
 
 def _scalar(value: Any) -> Any:
@@ -62,6 +62,7 @@ def results_frame(results: RunResults) -> pd.DataFrame:
     higher = {m["name"]: bool(m.get("higher_is_better", True)) for m in results.metrics}
     rows: list[dict[str, Any]] = []
     config_keys: dict[str, None] = {}
+    selected_keys: dict[str, None] = {}
     for r in [*results.cells, *results.baselines]:
         config = {f"config.{k}": _scalar(v) for k, v in flatten(r.config).items()} if r.config else {}
         config_keys.update(dict.fromkeys(config))
@@ -70,6 +71,9 @@ def results_frame(results: RunResults) -> pd.DataFrame:
             status = "stored" if record is not None else "failed" if k in r.failed else "pending"
             record = record or {}
             env = r.environments.get(k) or {}
+            picked = (record.get("selection") or {}).get("values") or {}
+            chosen = {f"{SELECTED}{key}": _scalar(v) for key, v in picked.items()}
+            selected_keys.update(dict.fromkeys(chosen))
             base = {
                 "run": r.runs.get(k, r.source), "cell": r.key, "baseline": r.baseline, "dataset_key": r.dataset_key,
                 **{key: r.labels.get(key) for key in labels},
@@ -84,9 +88,10 @@ def results_frame(results: RunResults) -> pd.DataFrame:
             for name in names:
                 value = (record.get("metrics") or {}).get(name)
                 rows.append({**base, "metric": name, "value": math.nan if value is None else float(value),
-                             "higher_is_better": higher[name], **extra})
+                             "higher_is_better": higher[name], **chosen, **extra})
     columns = ["run", "cell", "baseline", "dataset_key", *labels, "fold", "status", "seed", "metric", "value",
-               "higher_is_better", *RECORD_COLUMNS, *(f"env.{k}" for k in ENV_KEYS), *PROFILE_KEYS, *config_keys]
+               "higher_is_better", *selected_keys, *RECORD_COLUMNS, *(f"env.{k}" for k in ENV_KEYS), *PROFILE_KEYS,
+               *config_keys]
     frame = pd.DataFrame(rows, columns=columns)
     for c in frame.columns:  # integers (seeds, counts, sweep values) stay integers next to missing values
         if frame[c].dtype.kind == "f" and frame[c].isna().any():

@@ -8,7 +8,10 @@ group, the best overall is bold and underlined. Only cells with every fold store
 dataset is a section of its own (groups, bests and baselines); CSV keeps them in one file with a dataset column.
 
 Formats: Markdown, CSV (raw numbers), LaTeX (booktabs), HTML (a ``<table>`` fragment for the HTML report). Extra
-columns come from the cells' profiling summaries (``profile.json``: params, GFLOPs, latency, ...).
+columns come from the cells' profiling summaries (``profile.json``: params, GFLOPs, latency, ...). A run with
+hyper-parameter selection gets one column per selected key before the metrics (``lr*``: the value kept in every
+fold, else the most common one and its share, ``0.001 (2/3)``), so a score is read next to what produced it; a run
+without selection has no such column.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import html
 import math
 import numbers
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +30,8 @@ import pandas as pd
 from tabulate import DataRow, TableFormat, tabulate
 
 from benchkit.errors import BenchkitError
-from benchkit.report.frame import STATUSES, results_frame
+from benchkit.grid.selection import short_key
+from benchkit.report.frame import SELECTED, STATUSES, results_frame
 from benchkit.report.results import AXES, ENV_KEYS, PROFILE_KEYS, RunResults, load_results
 from benchkit.report.stats import Summary, summarize
 from benchkit.storage.store import RunStore, atomic_write_text
@@ -53,6 +58,7 @@ class Row:
     key: str = ""
     group: str = ""
     section: str = ""
+    selected: dict[str, str] = field(default_factory=dict)  # selected key -> selected_text over the stored folds
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Table:
     profile_columns: list[str] = field(default_factory=list)
     splits: str = "folds"
     environment: dict[str, dict[str, int]] = field(default_factory=dict)  # see environment_note
+    selected: list[str] = field(default_factory=list)  # keys hyper-parameter selection chose (``train.lr``)
 
     def sections(self) -> list[tuple[str, list[Row]]]:
         out: dict[str, list[Row]] = {}
@@ -95,13 +102,23 @@ def _unique(keys) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
-def _text(value: Any) -> str:
+def label_text(value: Any) -> str:
     """A label as text (``Result.label``'s rule, for frame values): numbers as the grid writes them, 0.5, 16."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
         return f"{value:g}"
     return str(value)
+
+
+def selected_text(values: Sequence[Any]) -> str:
+    """What selection kept over a cell's folds: the value when every fold agrees (``0.001``), else the most common
+    one (the first such on a tie) and its share, ``0.001 (2/3)``; empty when no fold has one."""
+    values = [v for v in values if not pd.isna(v)]
+    if not values:
+        return ""
+    ((top, n),) = Counter(values).most_common(1)
+    return label_text(top) if n == len(values) else f"{label_text(top)} ({n}/{len(values)})"
 
 
 def _environment(frame: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -128,8 +145,6 @@ def collect(
     all cells in one group. Profile keys may also be named in ``columns``."""
     results = source if isinstance(source, RunResults) else load_results(source)
     frame = results_frame(results)
-    if "selected" in frame:  # hyper-parameter selection: the candidate each cell kept
-        frame = frame[frame["selected"]]
     opts = results.report_options
     group = group_by if group_by is not None else opts.get("group_by", DEFAULT_GROUP_BY)
     group = None if group is None or str(group).lower() in NO_GROUP else str(group)
@@ -157,17 +172,22 @@ def collect(
     values = stored.groupby(["cell", "metric"], sort=False)["value"].apply(list).to_dict()
     counts = frame.drop_duplicates(["cell", "fold"]).groupby("cell", sort=False)["status"].value_counts().unstack(
         fill_value=0).reindex(columns=list(STATUSES), fill_value=0)
+    chosen = [c for c in frame.columns if c.startswith(SELECTED)]  # none without selection: the table as before
+    folds = frame[(frame["status"] == "stored") & ~frame["baseline"]].drop_duplicates(["cell", "fold"])
+    picked = {c.removeprefix(SELECTED): folds.groupby("cell", sort=False)[c].agg(lambda s: selected_text(list(s)))
+              for c in chosen}
 
     def row(cell: dict[str, Any]) -> Row:
         key = cell["cell"]
-        labels = {k: _text(cell[k]) for k in frame.attrs["labels"] if not pd.isna(cell[k])}
+        labels = {k: label_text(cell[k]) for k in frame.attrs["labels"] if not pd.isna(cell[k])}
         if results.merged:
             labels["run"] = "+".join(runs.get(key, [cell["run"]]))
         group_text = "" if cell["baseline"] or not group else labels.get(group, "")
+        selected = {k: text for k, texts in picked.items() if (text := texts.get(key, ""))}
         return Row(labels, {m: summarize(values.get((key, m), [])) for m in names}, int(counts.loc[key, "stored"]),
                    bool(cell["baseline"]), int(counts.loc[key, "failed"]),
                    {k: float(cell[k]) for k in extra if k in cell and not pd.isna(cell[k])}, key, group_text,
-                   labels.get("dataset", ""))
+                   labels.get("dataset", ""), selected)
 
     every = [row(c) for c in first.to_dict("records")]
     cells, baselines = [r for r in every if not r.baseline], [r for r in every if r.baseline]
@@ -183,7 +203,7 @@ def collect(
     kind = (results.plan.get("protocol") or {}).get("kind", "group_kfold")
     return Table(results.plan["grid"], results.plan.get("description", ""), label_columns, results.metrics,
                  ordered, results.folds, int(opts.get("decimals", 2)), group, row_keys, extra,
-                 "folds" if kind == "group_kfold" else "random splits", _environment(frame))
+                 "folds" if kind == "group_kfold" else "random splits", _environment(frame), list(picked))
 
 
 # -- marks --------------------------------------------------------------------------------------------------------
@@ -285,14 +305,16 @@ def _shown(table: Table, rows: list[Row], columns: list[str]) -> list[list[str]]
 
 
 def _header_texts(table: Table, columns: list[str]) -> list[str]:
-    out = [header(c) for c in columns]
+    short = [short_key(k) for k in table.selected]  # the full key where two short ones would read alike
+    out = [header(c) for c in columns] + [s if short.count(s) == 1 else f"{k}*" for s, k in zip(short, table.selected,
+                                                                                                 strict=True)]
     out += [f"{m['name']} {'↑' if m.get('higher_is_better', True) else '↓'}" for m in table.metrics]
     out += [header(c) for c in table.profile_columns]
     return out + (["Folds"] if table.incomplete else [])
 
 
 def _value_texts(table: Table, row: Row, mark: dict[str, str], style: _Style) -> list[str]:
-    out = []
+    out = [style.escape(row.selected.get(k, "")) for k in table.selected]
     for m in table.metrics:
         text = format_summary(row.metrics[m["name"]], table.decimals, style.plus_minus)
         wrap = {BEST: style.bold, OVERALL: style.overall}.get(mark.get(m["name"], ""))
@@ -343,6 +365,7 @@ def environment_note(table: Table) -> str:
 def _csv(table: Table) -> str:
     names = [m["name"] for m in table.metrics]
     data = {c: [_label(r, c) for r in table.rows] for c in table.columns}
+    data.update({f"{SELECTED}{k}": [r.selected.get(k, "") for r in table.rows] for k in table.selected})
     data["baseline"] = [int(r.baseline) for r in table.rows]
     data["folds"] = [r.folds for r in table.rows]
     for m in names:

@@ -1,4 +1,5 @@
-"""A run's report in every format: the leaderboard, paired comparisons and figures, as text or as files.
+"""A run's report in every format: the leaderboard, paired comparisons and figures, as text or as files; with
+hyper-parameter selection, also ``selection.md`` (every candidate's validation score, benchkit/report/selection.py).
 
 Options left at None come from the grid's ``report:`` section (stored in ``plan.json``), else the defaults, so
 ``benchkit report`` and the leaderboard written by ``benchkit run`` agree.
@@ -15,6 +16,7 @@ from benchkit.report.html import render_html
 from benchkit.report.leaderboard import FORMATS, collect, render
 from benchkit.report.paired import Comparison, compare, render_comparisons
 from benchkit.report.results import RunResults, load_results
+from benchkit.report.selection import SELECTION_MD, selection_markdown
 from benchkit.storage.store import RunStore, atomic_write_text
 
 FILES = {"md": "leaderboard.md", "csv": "leaderboard.csv", "latex": "leaderboard.tex", "html": "report.html"}
@@ -50,9 +52,10 @@ class RunReport:
     def plots(self) -> list[Plot]:
         if self._plots is None:
             opts, o = self.results.report_options, self.options
+            planned = opts.get("figures")
             self._plots = build_plots(
                 self.results,
-                kinds=o.figures or opts.get("figures") or KINDS,
+                kinds=o.figures or planned or KINDS,
                 metric=o.metric or opts.get("figure_metric"),
                 confusion=o.confusion or opts.get("confusion") or "best",
             )
@@ -69,8 +72,13 @@ class RunReport:
             text += "\n" + render_comparisons(self.comparisons, fmt, decimals)
         return text
 
+    def selection(self) -> str:
+        """``selection.md``'s text: per cell and candidate, the validation score; empty without selection."""
+        return selection_markdown(self.results, self.table)
+
     def write(self, out_dir: str | Path, formats: Sequence[str] = FORMATS, figures: bool = True) -> list[Path]:
-        """Write ``formats`` (and ``paired.csv``, figures as PNG and SVG under ``figures/``) into ``out_dir``."""
+        """Write ``formats`` (and ``paired.csv``, ``selection.md`` when the run selected hyper-parameters, figures as
+        PNG and SVG under ``figures/``) into ``out_dir``."""
         out_dir = Path(out_dir)
         written = []
         for fmt in formats:
@@ -80,6 +88,9 @@ class RunReport:
         if "csv" in formats and self.comparisons:
             atomic_write_text(out_dir / PAIRED_CSV, render_comparisons(self.comparisons, "csv"))
             written.append(out_dir / PAIRED_CSV)
+        if selection := self.selection():
+            atomic_write_text(out_dir / SELECTION_MD, selection)
+            written.append(out_dir / SELECTION_MD)
         if figures:
             written += save_plots(self.plots(), out_dir / FIGURES_DIR)
         return written

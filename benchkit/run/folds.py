@@ -32,6 +32,7 @@ from benchkit.learn.training import Batches, CellModel, Standardize, fit, predic
 from benchkit.registry.interfaces import Dataset, FeatureSpec, PredictorSpec
 from benchkit.registry.plugins import Registry, Resolved
 from benchkit.run.scoring import score
+from benchkit.run.selection import select
 from benchkit.run.splits import make_splits, subsample_train
 from benchkit.storage.features import CachedFeatures, FeatureCache
 
@@ -173,7 +174,8 @@ class FoldRunner:
         return FoldResult(task.cell_id, task.fold, error=error)
 
     def run(self, task: FoldTask) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Train and evaluate one fold; raises on failure."""
+        """Train (selecting among the cell's candidates on validation data, if it has any) and test one fold;
+        raises on failure."""
         pc = self.cells[task.cell_id]
         bundle = self.datasets.get(pc.dataset_key, pc.dataset)
         cached = self.features(pc, bundle.dataset)
@@ -181,38 +183,42 @@ class FoldRunner:
         train_idx, test_idx = (np.sort(s) for s in bundle.splits[task.fold])
         train_idx = subsample_train(train_idx, pc.cell.train_fraction, task.fold, self.grid.protocol, len(bundle.refs))
         seed = fold_seed(self.grid, task.fold)
-        seed_everything(seed)
         spec = FeatureSpec(level=pc.cell.level, dim=feats.shape[-1], frames=feats.shape[1], grid=cached.grid)
-        aggregator = self.registry.build("aggregator", pc.aggregator, spec)
-        pspec = PredictorSpec(
-            prefix_dim=aggregator.out_dim, prefix_tokens=aggregator.num_tokens,
-            vocabulary=bundle.dataset.vocabulary, max_len=bundle.tokens.shape[1],
-        )
-        train_batches = Batches(feats, bundle.tokens, train_idx)
-        standardize = Standardize.fit(train_batches) if self.grid.train.standardize else None
-        model = CellModel(aggregator, self.registry.build("predictor", pc.predictor, pspec), standardize)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        history = fit(model, train_batches, self.grid.train, seed, self.device)
-        t0 = time.perf_counter()
-        vocabulary, test_batches = bundle.dataset.vocabulary, Batches(feats, bundle.tokens, test_idx)
-        batch_size, decode = self.grid.train.eval_batch_size, self.grid.decode
-        if decode.viterbi:
-            generated = viterbi_tokens(model, test_batches, batch_size, self.device, bundle.dataset, train_idx,
-                                       vocabulary.eos)
+
+        def build(aggregator_part: Resolved, predictor_part: Resolved, standardize: Standardize | None) -> CellModel:
+            aggregator = self.registry.build("aggregator", aggregator_part, spec)
+            pspec = PredictorSpec(
+                prefix_dim=aggregator.out_dim, prefix_tokens=aggregator.num_tokens,
+                vocabulary=bundle.dataset.vocabulary, max_len=bundle.tokens.shape[1],
+            )
+            return CellModel(aggregator, self.registry.build("predictor", predictor_part, pspec), standardize)
+
+        selection = None
+        if pc.variants:
+            chosen = select(
+                self.grid, pc, dataset=bundle.dataset, feats=feats, tokens=bundle.tokens, train_idx=train_idx,
+                split=task.fold, seed=seed, device=self.device, metrics=self.metrics,
+                build=lambda v, standardize: build(v.aggregator, v.predictor, standardize),
+                validate=lambda model, idx, known: self.score(model, bundle, feats, idx, known)[0],
+            )
+            model, history, trainable, selection = chosen.model, chosen.history, chosen.trainable, chosen.record
+            train_idx = chosen.trained_on
         else:
-            generated = predict(model, test_batches, batch_size, self.device)
-        candidates = None
-        if decode.candidates > 1:
-            candidates = [[vocabulary.decode(c) for c in sample] for sample in
-                          candidate_tokens(model, test_batches, batch_size, self.device, decode.candidates)]
+            seed_everything(seed)
+            train_batches = Batches(feats, bundle.tokens, train_idx)
+            standardize = Standardize.fit(train_batches) if self.grid.train.standardize else None
+            model = build(pc.aggregator, pc.predictor, standardize)
+            trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            history = fit(model, train_batches, self.grid.train, seed, self.device)
+        t0 = time.perf_counter()
+        metrics, decoded, generated, candidates = self.score(model, bundle, feats, test_idx, train_idx)
         eval_seconds = time.perf_counter() - t0
-        decoded = [vocabulary.decode(g) for g in generated]
         test_refs = [bundle.refs[i] for i in test_idx]
         record = {
             "cell": pc.id,
             "fold": task.fold,
             "seed": seed,
-            "metrics": score(self.metrics, decoded, test_refs, vocabulary, candidates),
+            "metrics": metrics,
             "n_train": len(train_idx),
             "n_test": len(test_idx),
             "trainable_params": trainable,
@@ -221,10 +227,31 @@ class FoldRunner:
             "host": socket.gethostname(),
             "features_computed": cached.computed,
             **history,
+            **({"selection": selection} if selection is not None else {}),
         }
         predictions = {"indices": test_idx.tolist(), "predictions": decoded, "references": test_refs,
                        "tokens": generated, **({"candidates": candidates} if candidates is not None else {})}
         return record, predictions
+
+    def score(
+        self, model: CellModel, bundle: DatasetBundle, feats: np.ndarray, eval_idx: np.ndarray, train_idx: np.ndarray
+    ) -> tuple[dict[str, float], list, list, list | None]:
+        """Decode ``eval_idx`` with the grid's decoding (Viterbi transitions from ``train_idx``) and score it:
+        (metrics, decoded actions, generated tokens, candidate sequences or None)."""
+        vocabulary, batches = bundle.dataset.vocabulary, Batches(feats, bundle.tokens, eval_idx)
+        batch_size, decode = self.grid.train.eval_batch_size, self.grid.decode
+        if decode.viterbi:
+            generated = viterbi_tokens(model, batches, batch_size, self.device, bundle.dataset, train_idx,
+                                       vocabulary.eos)
+        else:
+            generated = predict(model, batches, batch_size, self.device)
+        candidates = None
+        if decode.candidates > 1:
+            candidates = [[vocabulary.decode(c) for c in sample] for sample in
+                          candidate_tokens(model, batches, batch_size, self.device, decode.candidates)]
+        decoded = [vocabulary.decode(g) for g in generated]
+        refs = [bundle.refs[i] for i in eval_idx]
+        return score(self.metrics, decoded, refs, vocabulary, candidates), decoded, generated, candidates
 
 
 def raise_user_error(result: FoldResult) -> None:

@@ -36,25 +36,45 @@ def repeated_group_split(
     """``repeats`` independent random (train, test) splits at the group level; each puts whole groups in test, in a
     seeded random order, until ``test_fraction`` of the samples is reached (the closer of stopping before or after
     the group that crosses it). Split ``r`` depends only on ``seed`` and ``r``."""
+    return [group_holdout(groups, test_fraction, np.random.default_rng([seed, r]), "a train/test split")
+            for r in range(repeats)]
+
+
+def group_holdout(
+    groups: Sequence[str], fraction: float, rng: np.random.Generator, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """One (kept, held out) pair of positions: whole groups in ``rng``'s order are held out until ``fraction`` of
+    the samples is reached (the closer of stopping before or after the group that crosses it); at least one group
+    on each side."""
     groups = np.asarray(groups, dtype=object)
     unique, inverse, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
     if len(unique) < 2:
-        raise DataError(f"{len(unique)} group cannot make a train/test split (no group may be split)")
-    target = test_fraction * len(groups)
+        raise DataError(f"{len(unique)} group cannot make {what} (no group may be split)")
+    target = fraction * len(groups)
+    order = rng.permutation(len(unique))
+    cum = np.cumsum(counts[order])
+    n = int(np.searchsorted(cum, target))  # groups order[:n+1] reach the target
+    if n > 0 and abs(cum[n - 1] - target) <= abs(cum[min(n, len(cum) - 1)] - target):
+        n -= 1
+    n = min(max(n, 0), len(unique) - 2)  # at least one group held out and one kept
+    held = np.zeros(len(unique), dtype=bool)
+    held[order[: n + 1]] = True
+    held_out = held[inverse]
     everything = np.arange(len(groups))
-    out = []
-    for r in range(repeats):
-        order = np.random.default_rng([seed, r]).permutation(len(unique))
-        cum = np.cumsum(counts[order])
-        n = int(np.searchsorted(cum, target))  # groups order[:n+1] reach the target
-        if n > 0 and abs(cum[n - 1] - target) <= abs(cum[min(n, len(cum) - 1)] - target):
-            n -= 1
-        n = min(max(n, 0), len(unique) - 2)  # at least one group in test and one in train
-        test_groups = np.zeros(len(unique), dtype=bool)
-        test_groups[order[: n + 1]] = True
-        in_test = test_groups[inverse]
-        out.append((everything[~in_test], everything[in_test]))
-    return out
+    return everything[~held_out], everything[held_out]
+
+
+def validation_split(
+    train: np.ndarray, groups: Sequence[str], fraction: float, split: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inner (train, validation) indices of split ``split``'s training part ``train`` for hyper-parameter
+    selection: whole groups of ``groups`` (over all samples) held out, ``fraction`` of the training samples. The
+    draw depends only on ``seed`` and ``split``, so every cell of a split validates on the same samples, and never
+    on the split's test part."""
+    sub = np.asarray(groups, dtype=object)[train]
+    keep, held = group_holdout(sub, fraction, np.random.default_rng([seed, split, 104729]),
+                               f"a validation split inside the training part of split {split}")
+    return train[keep], train[held]
 
 
 def make_splits(groups: Sequence[str], protocol) -> list[tuple[np.ndarray, np.ndarray]]:

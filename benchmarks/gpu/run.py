@@ -19,6 +19,11 @@ target slots over COIN's 778 steps (specs/vedit.md), no backbone. Per (model, dt
 - achieved TFLOP/s of that step (FLOPs of forward + backward per sample, benchkit's counter, x batch / step time)
   and its share of the device's dense peak for the dtype (``device_peaks.py``, or ``--peak-tflops``).
 
+Then, per (model, dtype), the cost of hyper-parameter selection (``--candidates``, default ``1,4,12``): the
+training step time of K candidates trained together as one vectorised model (``fit_together``, docs/grid.md)
+against benchkit's ``fit`` of one model (K = 1), at ``--batch``, and their ratio (the CPU targets at quickstart
+size: K = 4 at most 2x, K = 12 at most 4x; docs/benchmarks.md).
+
 ``bf16``: ``torch.autocast`` to bfloat16 (the backbone in its own ``precision: bf16``). ``compile``:
 ``torch.compile`` of the aggregator, the predictor's submodules and the backbone's module, in place.
 """
@@ -42,6 +47,7 @@ from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from device_peaks import peak_tflops
 
 from benchkit.grid.config import TrainConfig
+from benchkit.learn.together import fit_together
 from benchkit.learn.training import Batches, CellModel, fit
 from benchkit.profiling import ProfileOptions, build_composition
 from benchkit.profiling.compose import Composition, backbone_input, build_backbone, feature_spec_of
@@ -170,6 +176,64 @@ def train_step_seconds(comp: Composition, args: argparse.Namespace, dtype: str) 
     return history["train_seconds"] / args.train_steps
 
 
+def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Training step time of K candidates (learning rates) trained together, for each K of ``args.candidates``,
+    and its ratio to one ``fit`` (K = 1); after ``args.warmup`` untimed steps of each."""
+    rows: list[dict[str, Any]] = []
+    try:
+        comp = build(registry, model, args, dtype)
+        device = comp.device
+
+        def make(_k: int = 0) -> CellModel:
+            torch.manual_seed(0)
+            aggregator = registry.build("aggregator", registry.resolve("aggregator", model.aggregator, {}),
+                                        comp.feature_spec)
+            predictor = registry.build("predictor", registry.resolve("predictor", model.predictor, {}),
+                                       comp.predictor_spec)
+            return CellModel(aggregator, predictor).to(device)
+
+        feats, tokens = train_data(comp, args.batch * max(args.train_steps, args.warmup))
+        warm = Batches(feats, tokens, np.arange(args.batch * args.warmup)) if args.warmup else None
+        timed = Batches(feats, tokens, np.arange(args.batch * args.train_steps))
+        base = None
+        for k in args.candidates:
+            cfgs = [TrainConfig(epochs=1, batch_size=args.batch, lr=1e-4 / (j + 1),
+                                device="cpu" if device.type == "cpu" else "cuda") for j in range(k)]
+            row: dict[str, Any] = {"model": model.key, "dtype": dtype, "k": k}
+            with precision(device, dtype):
+                if k == 1:
+                    if warm is not None:
+                        fit(make(), warm, cfgs[0], 0, device)
+                    seconds, row["vectorised"] = fit(make(), timed, cfgs[0], 0, device)["train_seconds"], None
+                else:
+                    if warm is not None:
+                        fit_together(make, cfgs, warm, 0, device)
+                    trained = fit_together(make, cfgs, timed, 0, device)
+                    seconds = sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised \
+                        else trained.histories[0]["train_seconds"]
+                    row["vectorised"] = trained.vectorised
+            row["step_ms"] = 1e3 * seconds / args.train_steps
+            base = row["step_ms"] if k == 1 else base
+            row["ratio"] = row["step_ms"] / base if base else None
+            if device.type == "cuda":
+                row["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+                torch.cuda.reset_peak_memory_stats(device)
+            rows.append(row)
+    except Exception as e:  # an OOM at large K is a result, reported in the table
+        rows.append({"model": model.key, "dtype": dtype, "error": f"{type(e).__name__}: {str(e).strip()[:200]}",
+                     "traceback": traceback.format_exc()})
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return rows
+
+
+CANDIDATE_COLUMNS = [
+    ("model", "model", "{}"), ("dtype", "dtype", "{}"), ("k", "K", "{}"), ("vectorised", "vectorised", "{}"),
+    ("step_ms", "train step ms (b=B)", "{:.1f}"), ("ratio", "x of K = 1", "{:.2f}"),
+    ("peak_mem_gb", "peak GiB", "{:.1f}"),
+]
+
+
 def flops_of(comp: Composition) -> dict[str, float]:
     """Per sample (benchkit's counter): inference (aggregate + decode), backbone (one clip), training step."""
     phases = count_phases(comp, ProfileOptions(device=str(comp.device), reference=False, seed=0))
@@ -228,12 +292,12 @@ COLUMNS = [
 ]
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-             "| " + " | ".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + " |"]
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] = COLUMNS) -> str:
+    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
+             "| " + " | ".join("---" if i < 3 else "---:" for i in range(len(columns))) + " |"]
     for row in rows:
         cells = []
-        for key, _, fmt in COLUMNS:
+        for key, _, fmt in columns:
             value = row.get(key)
             cells.append("—" if value is None else fmt.format("on" if value is True else "off" if value is False
                                                               else value))
@@ -259,6 +323,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-run-time", type=float, default=None, help="seconds timed per latency figure (default 1)")
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, overriding device_peaks.py")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own)")
+    p.add_argument("--candidates", default=None,
+                   help="K values of the selection-cost table, comma-separated, 1 first (default 1,4,12; tiny: 1,2); "
+                   "'off' skips it")
     p.add_argument("--tiny", action="store_true", help="tiny shapes (CPU tests)")
     p.add_argument("--json", type=Path, default=None, help="also write rows and environment here")
     args = p.parse_args(argv)
@@ -267,6 +334,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.actions = args.actions or (4 if tiny else 16)
     args.train_steps = args.train_steps or (2 if tiny else 5)
     args.min_run_time = args.min_run_time or (0.01 if tiny else 1.0)
+    text = args.candidates or ("1,2" if tiny else "1,4,12")
+    args.candidates = [] if text == "off" else [int(k) for k in text.split(",")]
+    if args.candidates and args.candidates[0] != 1:
+        p.error("--candidates: the list starts with 1 (the baseline of the ratios)")
     args.models = (args.models or ("invpatch,vedit-tiny" if tiny else "invpatch,vedit-single-1280,vedit-large-2048"))
     return args
 
@@ -281,6 +352,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     flops: dict[str, dict[str, float]] = {}
     rows = [measure(registry, m, dtype, c, args, flops)
             for m in models(args.models.split(","), args.tiny) for dtype in dtypes for c in compiles]
+    selection = [row for m in models(args.models.split(","), args.tiny) for dtype in dtypes
+                 for row in candidate_rows(registry, m, dtype, args)] if args.candidates else []
     device = torch.device(args.device)
     env = environment(device, "+".join(DTYPES[d][0] for d in dtypes))
     peaks = {d: args.peak_tflops or peak_tflops(device_name(args), d)[0] for d in dtypes}
@@ -291,13 +364,18 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
           f"peak TFLOP/s: " + ", ".join(f"{d} {p if p else 'unknown'}" for d, p in peaks.items()))
     print("- e2e = backbone + aggregate + decode; head = aggregate + decode from cached features\n")
     print(table(rows))
-    for row in rows:
+    if selection:
+        print(f"\n## Candidates trained together (hyper-parameter selection), batch {args.batch}\n")
+        print(table(selection, CANDIDATE_COLUMNS))
+    for row in [*rows, *selection]:
         if row.get("error"):
-            print(f"\n{row['model']} {row['dtype']} compile={row['compile']}:\n{row['traceback']}", file=sys.stderr)
+            print(f"\n{row['model']} {row['dtype']} compile={row.get('compile', '')}:\n{row['traceback']}",
+                  file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"command": command, "environment": env, "peak_tflops": peaks,
-                                         "flops": flops, "rows": rows}, indent=2, default=str) + "\n")
-    return rows
+                                         "flops": flops, "rows": rows, "selection": selection}, indent=2,
+                                        default=str) + "\n")
+    return rows + selection
 
 
 if __name__ == "__main__":

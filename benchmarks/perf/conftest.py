@@ -40,6 +40,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "git show COMMIT:benchkit/learn/training.py > FILE); the same inputs, interleaved")
     group.addoption("--perf-grid-set", action="append", default=[], metavar="KEY=VALUE",
                     help="grid executors: an override of benchmarks/quickstart.yaml (repeatable)")
+    group.addoption("--perf-sel-samples", type=int, default=800, help="selection cost: inner training samples")
+    group.addoption("--perf-sel-epochs", type=int, default=3, help="selection cost: timed epochs per fit")
+    group.addoption("--perf-sel-rounds", type=int, default=3, help="selection cost: interleaved rounds (medians)")
+    group.addoption("--perf-sel-max-4", type=float, default=2.0, help="selection cost: K=4 over K=1 target")
+    group.addoption("--perf-sel-max-12", type=float, default=4.0, help="selection cost: K=12 over K=1 target")
     group.addoption("--perf-memory-samples", type=int, default=256,
                     help="peak memory: samples of paper-shaped features (2.3 MiB each on disk)")
 

@@ -1,0 +1,177 @@
+"""Candidates trained together: K models of one architecture over the same batches, as one vectorised model.
+
+Hyper-parameter selection (benchkit/run/selection.py) trains every candidate of a cell on the same inner training
+data. Candidates that share an architecture and a training loop (they differ only in optimiser settings: lr,
+weight decay, betas, eps, warm-up, schedule, gradient clipping) run as one model: each step stacks the K models'
+trainable parameters, evaluates the K losses with ``torch.func.vmap`` over ``functional_call`` on one batch, and
+back-propagates their sum (each model's gradient is its own loss's). One AdamW holds the K models as K parameter
+groups with their own settings and schedules, so the optimiser arithmetic is the one a separate :func:`fit` does.
+
+Randomness inside the model (dropout, stochastic depth, flow-matching noise) uses ``randomness="same"``: one draw
+per step of the shape a single model draws, which is the draw a separate fit with the same seed makes. On the CPU,
+``F.dropout`` fills its mask in the memory order of its input, which ``vmap`` changes for a permuted tensor (the
+output of a batch-first ``nn.MultiheadAttention``); :class:`_SameDropout` draws the mask in the order a single model
+would. So on the CPU each candidate follows the same trajectory as its own fit, up to the float rounding of batched
+kernels (tests/test_selection.py states the tolerance); on a GPU the masks are drawn differently (same
+distribution), so candidates match separate fits in distribution, not draw for draw.
+
+Attention runs on the math backend inside ``vmap`` (the fused CPU kernels have no batching rule, so ``vmap`` would
+loop over the candidates). A model that ``vmap`` cannot trace (an op without a batching rule and no fallback, an
+in-place write of a per-candidate value into a shared tensor) trains its candidates one after the other with
+:func:`fit`, and the fold record says so with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.overrides import TorchFunctionMode
+from torch.profiler import record_function
+
+from benchkit.grid.config import TrainConfig
+from benchkit.learn.training import Batches, CellModel, fit, loss_options, lr_factor
+
+
+@dataclass
+class Trained:
+    """The K models of one architecture after training, with their histories and how they were trained."""
+
+    models: list[CellModel]
+    histories: list[dict]  # per model: loss_curve, train_seconds (the group's), diverged
+    vectorised: bool
+    reason: str = ""  # why they trained one after the other, when they did
+    messages: list[str] = field(default_factory=list)
+
+
+class _SameDropout(TorchFunctionMode):
+    """``F.dropout`` as the CPU kernel computes it (``input * bernoulli(1 - p) / (1 - p)``), with the mask filled in
+    the memory order of the input's logical strides: the order in which a single model's kernel draws it."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not F.dropout:
+            return func(*args, **kwargs)
+        names = ("input", "p", "training", "inplace")
+        bound = {**dict(zip(names, args, strict=False)), **kwargs}
+        x, p, training = bound["input"], bound.get("p", 0.5), bound.get("training", True)
+        if not training or p == 0:
+            return x
+        if p == 1:
+            return x * 0
+        order = sorted(range(x.dim()), key=lambda d: (-x.stride(d), d))
+        noise = torch.empty([x.shape[d] for d in order], dtype=x.dtype, device=x.device)
+        noise = noise.bernoulli_(1 - p).div_(1 - p).permute([order.index(d) for d in range(x.dim())])
+        return x * noise
+
+
+class _Loss(nn.Module):
+    def __init__(self, model: CellModel, options: dict[str, float]) -> None:
+        super().__init__()
+        self.model, self.options = model, options
+
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        with sdpa_kernel(SDPBackend.MATH):  # the fused CPU kernels have no batching rule (vmap would loop)
+            if x.device.type != "cpu":
+                return self.model.loss(x, tokens, **self.options)
+            with _SameDropout():
+                return self.model.loss(x, tokens, **self.options)
+
+
+def fit_together(
+    build: Callable[[int], CellModel], configs: list[TrainConfig], batches: Batches, seed: int,
+    device: torch.device, vectorise: bool = True,
+) -> Trained:
+    """Train ``len(configs)`` models, ``build(k)`` being candidate ``k``'s (it seeds before building, as a separate
+    fold does). The configs must share the training loop (epochs, batch size, drop_last, label smoothing)."""
+    if vectorise and len(configs) > 1:
+        try:
+            return _vectorised(build, configs, batches, seed, device)
+        except _NotVectorisable as e:
+            reason = str(e)
+    else:
+        reason = "one candidate" if len(configs) == 1 else "selection.vectorise is false"
+    return _sequential(build, configs, batches, seed, device, reason)
+
+
+class _NotVectorisable(Exception):
+    pass
+
+
+def _sequential(build, configs, batches, seed, device, reason: str) -> Trained:
+    models, histories = [], []
+    for k, cfg in enumerate(configs):
+        model = build(k)
+        try:
+            history = {**fit(model, batches, cfg, seed, device), "diverged": False}
+        except FloatingPointError as e:
+            history = {"loss_curve": [], "train_seconds": 0.0, "diverged": True, "error": str(e)}
+        models.append(model)
+        histories.append(history)
+    return Trained(models, histories, vectorised=False, reason=reason)
+
+
+def _vectorised(build, configs, batches, seed, device) -> Trained:
+    models = [build(k).to(device).train() for k in range(len(configs))]
+    cfg, k_models = configs[0], len(configs)
+    options = loss_options(models[0].predictor, cfg)
+    names = [n for n, p in models[0].named_parameters() if p.requires_grad]
+    if not names:
+        raise _NotVectorisable("nothing to train")
+    params = [[dict(m.named_parameters())[n] for n in names] for m in models]
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params[0])
+    optimizer = torch.optim.AdamW(
+        [{"params": ps, "lr": c.lr, "betas": c.betas, "eps": c.eps, "weight_decay": c.weight_decay}
+         for ps, c in zip(params, configs, strict=True)],
+        fused=fused,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [lr_factor(c) for c in configs])
+    wrapper = _Loss(models[0], options)
+    losses_of = vmap(lambda p, x, t: functional_call(wrapper, p, (x, t)), in_dims=(0, None, None),
+                     randomness="same")
+    generator = torch.Generator().manual_seed(seed)
+    curves: list[list[float]] = [[] for _ in configs]
+    diverged = [False] * k_models
+    first, start = True, time.perf_counter()
+    for _ in range(cfg.epochs):
+        total, count = torch.zeros(k_models, dtype=torch.float64, device=device), 0
+        for x, tokens in batches.epoch(cfg.batch_size, generator, cfg.drop_last, device):
+            stacked = {f"model.{n}": torch.stack([ps[i] for ps in params]) for i, n in enumerate(names)}
+            optimizer.zero_grad(set_to_none=True)
+            try:
+                with record_function("benchkit.forward"):
+                    losses = losses_of(stacked, x, tokens)
+                with record_function("benchkit.backward"):
+                    losses.sum().backward()
+            except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
+                if not first:
+                    raise
+                text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise _NotVectorisable(f"{type(e).__name__}: {text[:200]}") from e  # before any weight moved
+            first = False
+            for ps, c in zip(params, configs, strict=True):
+                if c.grad_clip:
+                    nn.utils.clip_grad_norm_(ps, c.grad_clip)
+            with record_function("benchkit.optimizer"):
+                optimizer.step()
+            total += losses.detach().double() * len(tokens)
+            count += len(tokens)
+        means = (total / max(1, count)).tolist()
+        for k, mean in enumerate(means):
+            if not diverged[k]:
+                curves[k].append(mean)
+                diverged[k] = not math.isfinite(mean)
+        if all(diverged):
+            break
+        scheduler.step()
+    seconds = time.perf_counter() - start
+    histories = [{"loss_curve": curve, "train_seconds": seconds, "diverged": bad}
+                 for curve, bad in zip(curves, diverged, strict=True)]
+    return Trained(models, histories, vectorised=True)

@@ -1,0 +1,143 @@
+"""Hyper-parameter selection inside one outer training fold: nested validation, never the test fold.
+
+A cell with candidates (``PlannedCell.variants``, docs/grid.md) holds out whole groups of its fold's training part
+(``selection.validation``; for a fixed split with ``selection.validation_label``, the dataset's own validation
+split), trains every candidate on the rest (those sharing an architecture as one vectorised model,
+benchkit/learn/together.py), decodes and scores the validation samples with the grid's decoding and picks the
+candidate with the best ``selection.metric``; ties go to the candidate listed first. Then the selected model is
+tested as it is, or (``selection.refit``) its configuration is trained again on the whole training part; the
+reasons for the default are in docs/decisions.md. The fold record keeps every candidate's validation scores, the
+selected values and how the candidates were trained (``selection`` in fold-<k>.json).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchkit.errors import DataError
+from benchkit.grid.config import Grid
+from benchkit.grid.plan import PlannedCell, Variant
+from benchkit.learn.together import fit_together
+from benchkit.learn.training import Batches, CellModel, Standardize, fit, seed_everything
+from benchkit.registry.plugins import Resolved
+from benchkit.run.splits import validation_split
+
+
+@dataclass
+class Selected:
+    """What the test fold evaluates: the model, the samples it trained on, its history and the selection record."""
+
+    model: CellModel
+    trained_on: np.ndarray
+    history: dict[str, Any]
+    record: dict[str, Any]
+    trainable: int
+
+
+def validation_indices(grid: Grid, dataset: Any, train_idx: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray,
+                                                                                            str]:
+    """(inner training, validation) indices of one split's training part, and where validation came from."""
+    settings, protocol = grid.selection_settings, grid.protocol
+    if settings.validation_label is not None:
+        labels = np.asarray(dataset.groups(protocol.group_key or "split"), dtype=object).astype(str)
+        val = np.flatnonzero(labels == settings.validation_label)
+        if not len(val):
+            found = ", ".join(sorted(set(labels.tolist()))[:5])
+            raise DataError(f"selection.validation_label: no sample is labelled {settings.validation_label!r} "
+                            f"(labels: {found})")
+        return train_idx, val, f"the dataset's {settings.validation_label!r} split"
+    groups = dataset.groups(None if protocol.kind == "fixed_split" else protocol.group_key)
+    inner, val = validation_split(train_idx, groups, settings.validation, split, protocol.seed)
+    return inner, val, f"{settings.validation:g} of the training part's groups"
+
+
+def select(
+    grid: Grid, pc: PlannedCell, *, dataset: Any, feats: np.ndarray, tokens: np.ndarray, train_idx: np.ndarray,
+    split: int, seed: int, device: torch.device, metrics: dict[str, Resolved],
+    build: Callable[[Variant, Standardize | None], CellModel],
+    validate: Callable[[CellModel, np.ndarray, np.ndarray], dict[str, float]],
+) -> Selected:
+    """Train the candidates of ``pc`` on the inner training part, score them on validation, keep the best.
+
+    ``build(variant, standardize)`` builds a candidate's model (the caller seeds); ``validate(model, eval_idx,
+    train_idx)`` decodes ``eval_idx`` and returns its metrics."""
+    settings = grid.selection_settings
+    metric = settings.metric or next(iter(metrics))
+    higher = bool(metrics[metric].entry.meta.get("higher_is_better", True))
+    inner, val, source = validation_indices(grid, dataset, train_idx, split)
+    inner_batches = Batches(feats, tokens, inner)
+    scalers: dict[bool, Standardize | None] = {}
+
+    def scaler(variant: Variant, batches: Batches) -> Standardize | None:
+        if not variant.train.standardize:
+            return None
+        if batches is inner_batches:
+            if True not in scalers:
+                scalers[True] = Standardize.fit(inner_batches)
+            return scalers[True]
+        return Standardize.fit(batches)
+
+    variants = list(pc.variants)
+    groups: dict[str, list[int]] = {}
+    for k, v in enumerate(variants):
+        groups.setdefault(v.architecture, []).append(k)
+    models: dict[int, CellModel] = {}
+    histories: dict[int, dict] = {}
+    training = []
+    for members in groups.values():
+        def build_member(i: int, members: list[int] = members) -> CellModel:
+            seed_everything(seed)
+            variant = variants[members[i]]
+            return build(variant, scaler(variant, inner_batches))
+
+        trained = fit_together(build_member, [variants[k].train for k in members], inner_batches, seed, device,
+                               settings.vectorise)
+        for i, k in enumerate(members):
+            models[k], histories[k] = trained.models[i], trained.histories[i]
+        training.append({"candidates": members, "vectorised": trained.vectorised,
+                         **({"reason": trained.reason} if trained.reason else {}),
+                         "train_seconds": sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised
+                         else trained.histories[0]["train_seconds"]})
+
+    start = time.perf_counter()
+    rows, scores = [], []
+    for k, variant in enumerate(variants):
+        history = histories[k]
+        scored = None if history["diverged"] else validate(models[k], val, inner)
+        value = None if scored is None else scored.get(metric)
+        finite = value is not None and math.isfinite(value)
+        scores.append(value if finite else None)
+        rows.append({"values": variant.values, "validation": scored, "diverged": history["diverged"],
+                     "final_loss": history["loss_curve"][-1] if history["loss_curve"] else None})
+    valid = [k for k, s in enumerate(scores) if s is not None]
+    if not valid:
+        raise FloatingPointError(f"every one of the {len(variants)} candidates diverged or scored no "
+                                 f"{metric} on validation")
+    best = max(valid, key=lambda k: (scores[k] if higher else -scores[k], -k))  # ties: the first listed
+    variant = variants[best]
+    record = {
+        "metric": metric, "higher_is_better": higher, "validation": {"source": source, "n_train": len(inner),
+                                                                      "n_validation": len(val)},
+        "candidates": rows, "selected": best, "values": variant.values, "refit": settings.refit,
+        "training": training, "validation_seconds": time.perf_counter() - start,
+    }
+    if settings.refit:
+        seed_everything(seed)
+        full = Batches(feats, tokens, train_idx)
+        model = build(variant, scaler(variant, full))
+        history = fit(model, full, variant.train, seed, device)
+        history["train_seconds"] += sum(t["train_seconds"] for t in training)
+        trained_on = train_idx
+    else:
+        model, trained_on = models[best], inner
+        history = {"loss_curve": histories[best]["loss_curve"],
+                   "train_seconds": sum(t["train_seconds"] for t in training)}
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return Selected(model, trained_on, history, record, trainable)
