@@ -187,9 +187,43 @@ def test_candidates_trained_together_match_separate_fits(registry, aggregator, l
         assert predict(trained.models[k], batches, 64, torch.device("cpu")) == expected
 
 
+class _Branchy(torch.nn.Module):
+    """A predictor whose loss branches on a value of its own weights: vmap cannot trace it at all."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(dim, 4)
+
+    def loss(self, prefix, tokens):
+        logits = self.head(prefix[:, 0])
+        scale = 2.0 if logits.sum() > 0 else 1.0  # data-dependent control flow
+        return torch.nn.functional.cross_entropy(scale * logits, tokens[:, 1] % 4)
+
+
 def test_unvectorisable_model_falls_back_to_separate_fits(registry):
-    """Dropout between recurrent layers has no unrolled form, so the LSTM cannot run under vmap: the candidates
-    train one after the other, which is exactly a separate fit each, and the reason is kept."""
+    """A model vmap can trace neither whole nor predictor-only trains its candidates one after the other, which is
+    exactly a separate fit each, and the reason is kept."""
+    spec = FeatureSpec(level="frame", dim=16, frames=4, grid=None)
+
+    def build(_k=0):
+        seed_everything(2)
+        agg = registry.build("aggregator", registry.resolve("aggregator", "mean", {}), spec)
+        return CellModel(agg, _Branchy(16))
+
+    rng = np.random.default_rng(1)
+    batches = Batches(rng.normal(size=(32, 4, 16)).astype(np.float16), rng.integers(0, 6, size=(32, 4)),
+                      np.arange(32))
+    configs = [TrainConfig(epochs=2, batch_size=8, lr=lr) for lr in LRS]
+    trained = fit_together(build, configs, batches, seed=1, device=torch.device("cpu"))
+    assert not trained.vectorised and "model: RuntimeError" in trained.reason and "predictor: " in trained.reason
+    alone = build()
+    assert fit(alone, batches, configs[1], seed=1, device=torch.device("cpu"))["loss_curve"] == \
+        trained.histories[1]["loss_curve"]
+
+
+def test_an_aggregator_without_a_batching_rule_trains_with_vectorised_predictors(registry):
+    """The LSTM's fused kernel has no batching rule: the aggregators run one by one from one random state (the
+    frame-level LSTM here has dropout between its layers), the predictors together; same result as separate fits."""
     spec = FeatureSpec(level="frame", dim=16, frames=4, grid=None)
     vocabulary = Vocabulary(["a", "b"])
 
@@ -205,12 +239,13 @@ def test_unvectorisable_model_falls_back_to_separate_fits(registry):
     feats = rng.normal(size=(32, 4, 16)).astype(np.float16)
     tokens = np.array([vocabulary.encode(list(a), 4) for a in rng.integers(0, 2, size=(32, 2))])
     batches = Batches(feats, tokens, np.arange(32))
-    configs = [TrainConfig(epochs=1, batch_size=8, lr=lr) for lr in LRS]
+    configs = [TrainConfig(epochs=2, batch_size=8, lr=lr) for lr in LRS]
     trained = fit_together(build, configs, batches, seed=1, device=torch.device("cpu"))
-    assert not trained.vectorised and "NotImplementedError" in trained.reason
-    alone = build()
-    assert fit(alone, batches, configs[1], seed=1, device=torch.device("cpu"))["loss_curve"] == \
-        trained.histories[1]["loss_curve"]
+    assert trained.vectorised and trained.scope == "predictor" and "aten::lstm" in trained.reason
+    for k, cfg in enumerate(configs):
+        alone = build()
+        history = fit(alone, batches, cfg, seed=1, device=torch.device("cpu"))
+        np.testing.assert_allclose(trained.histories[k]["loss_curve"], history["loss_curve"], rtol=1e-4)
 
 
 def test_a_diverging_candidate_is_never_selected(registry):

@@ -15,6 +15,10 @@ would. So on the CPU each candidate follows the same trajectory as its own fit, 
 kernels (tests/test_selection.py states the tolerance); on a GPU the masks are drawn differently (same
 distribution), so candidates match separate fits in distribution, not draw for draw.
 
+An aggregator whose kernel has no batching rule (the LSTM's fused ``aten::lstm``) makes the first step fall back to
+``scope="predictor"``: each candidate's aggregator runs on its own (all from the same random state), and ``vmap``
+runs the predictors on the stacked prefixes; the fold record says which scope ran.
+
 Attention runs on the math backend inside ``vmap`` (the fused CPU kernels have no batching rule, so ``vmap`` would
 loop over the candidates). A model that ``vmap`` cannot trace (an op without a batching rule and no fallback, an
 in-place write of a per-candidate value into a shared tensor) trains its candidates one after the other with
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -47,8 +51,8 @@ class Trained:
     models: list[CellModel]
     histories: list[dict]  # per model: loss_curve, train_seconds (the group's), diverged
     vectorised: bool
-    reason: str = ""  # why they trained one after the other, when they did
-    messages: list[str] = field(default_factory=list)
+    reason: str = ""  # why they trained one after the other (or, vectorised, why only the predictors were)
+    scope: str = ""  # vectorised: "model" (vmap over the whole model) or "predictor" (over the predictors)
 
 
 class _SameDropout(TorchFunctionMode):
@@ -73,16 +77,30 @@ class _SameDropout(TorchFunctionMode):
 
 
 class _Loss(nn.Module):
-    def __init__(self, model: CellModel, options: dict[str, float]) -> None:
+    """``module.loss(x, tokens)`` as a forward, under the math attention backend and (on the CPU) the single-model
+    dropout order, so that ``functional_call`` + ``vmap`` can run it. ``module`` is the whole cell model, or only
+    its predictor (then ``x`` is the prefix)."""
+
+    def __init__(self, module: nn.Module, options: dict[str, float]) -> None:
         super().__init__()
-        self.model, self.options = model, options
+        self.module, self.options = module, options
 
     def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         with sdpa_kernel(SDPBackend.MATH):  # the fused CPU kernels have no batching rule (vmap would loop)
             if x.device.type != "cpu":
-                return self.model.loss(x, tokens, **self.options)
+                return self.module.loss(x, tokens, **self.options)
             with _SameDropout():
-                return self.model.loss(x, tokens, **self.options)
+                return self.module.loss(x, tokens, **self.options)
+
+
+def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return torch.random.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+    torch.random.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
 
 
 def fit_together(
@@ -118,14 +136,42 @@ def _sequential(build, configs, batches, seed, device, reason: str) -> Trained:
     return Trained(models, histories, vectorised=False, reason=reason)
 
 
+class _Step:
+    """One training step of K models on one batch: their K losses, computed with ``vmap`` over the whole model
+    (``scope="model"``), or with each model's own aggregator and ``vmap`` over the predictors
+    (``scope="predictor"``: for an aggregator without a batching rule, the LSTM's fused kernel). The per-candidate
+    aggregators start from one random state, as under ``randomness="same"``, so each draws what its separate fit
+    would."""
+
+    def __init__(self, models: list[CellModel], options: dict[str, float], scope: str, device: torch.device) -> None:
+        self.models, self.scope, self.device = models, scope, device
+        base = models[0] if scope == "model" else models[0].predictor
+        self.names = [n for n, p in base.named_parameters() if p.requires_grad]
+        owners = models if scope == "model" else [m.predictor for m in models]
+        self.params = [[dict(o.named_parameters())[n] for n in self.names] for o in owners]
+        wrapper = _Loss(base, options)
+        in_dims = (0, None, None) if scope == "model" else (0, 0, None)
+        self.losses_of = vmap(lambda p, x, t: functional_call(wrapper, p, (x, t)), in_dims=in_dims,
+                              randomness="same")
+
+    def __call__(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        stacked = {f"module.{n}": torch.stack([ps[i] for ps in self.params]) for i, n in enumerate(self.names)}
+        if self.scope == "predictor":
+            state, prefixes = _rng_state(self.device), []
+            for model in self.models:
+                _set_rng_state(state, self.device)
+                prefixes.append(model.prefix(x))
+            x = torch.stack(prefixes)
+        return self.losses_of(stacked, x, tokens)
+
+
 def _vectorised(build, configs, batches, seed, device) -> Trained:
     models = [build(k).to(device).train() for k in range(len(configs))]
     cfg, k_models = configs[0], len(configs)
     options = loss_options(models[0].predictor, cfg)
-    names = [n for n, p in models[0].named_parameters() if p.requires_grad]
-    if not names:
+    params = [[p for p in m.parameters() if p.requires_grad] for m in models]
+    if not params[0]:
         raise _NotVectorisable("nothing to train")
-    params = [[dict(m.named_parameters())[n] for n in names] for m in models]
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params[0])
     optimizer = torch.optim.AdamW(
         [{"params": ps, "lr": c.lr, "betas": c.betas, "eps": c.eps, "weight_decay": c.weight_decay}
@@ -133,9 +179,8 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
         fused=fused,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [lr_factor(c) for c in configs])
-    wrapper = _Loss(models[0], options)
-    losses_of = vmap(lambda p, x, t: functional_call(wrapper, p, (x, t)), in_dims=(0, None, None),
-                     randomness="same")
+    scopes = ["model", "predictor"]  # the first step tries the whole model, then the predictors only
+    step, failures = _Step(models, options, scopes[0], device), []
     generator = torch.Generator().manual_seed(seed)
     curves: list[list[float]] = [[] for _ in configs]
     diverged = [False] * k_models
@@ -143,18 +188,25 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
     for _ in range(cfg.epochs):
         total, count = torch.zeros(k_models, dtype=torch.float64, device=device), 0
         for x, tokens in batches.epoch(cfg.batch_size, generator, cfg.drop_last, device):
-            stacked = {f"model.{n}": torch.stack([ps[i] for ps in params]) for i, n in enumerate(names)}
             optimizer.zero_grad(set_to_none=True)
-            try:
-                with record_function("benchkit.forward"):
-                    losses = losses_of(stacked, x, tokens)
-                with record_function("benchkit.backward"):
-                    losses.sum().backward()
-            except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
-                if not first:
-                    raise
-                text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise _NotVectorisable(f"{type(e).__name__}: {text[:200]}") from e  # before any weight moved
+            while True:
+                state = _rng_state(device)
+                try:
+                    with record_function("benchkit.forward"):
+                        losses = step(x, tokens)
+                    with record_function("benchkit.backward"):
+                        losses.sum().backward()
+                    break
+                except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
+                    if not first:
+                        raise
+                    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    failures.append(f"{step.scope}: {type(e).__name__}: {text[:160]}")
+                    if step.scope == scopes[-1]:  # before any weight moved
+                        raise _NotVectorisable("; ".join(failures)) from e
+                    optimizer.zero_grad(set_to_none=True)
+                    _set_rng_state(state, device)  # the failed attempt's draws are not a step
+                    step = _Step(models, options, scopes[scopes.index(step.scope) + 1], device)
             first = False
             for ps, c in zip(params, configs, strict=True):
                 if c.grad_clip:
@@ -174,4 +226,5 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
     seconds = time.perf_counter() - start
     histories = [{"loss_curve": curve, "train_seconds": seconds, "diverged": bad}
                  for curve, bad in zip(curves, diverged, strict=True)]
-    return Trained(models, histories, vectorised=True)
+    reason = "" if step.scope == "model" else f"aggregators one by one, predictors vectorised ({failures[0]})"
+    return Trained(models, histories, vectorised=True, reason=reason, scope=step.scope)

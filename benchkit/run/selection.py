@@ -102,6 +102,7 @@ def select(
         for i, k in enumerate(members):
             models[k], histories[k] = trained.models[i], trained.histories[i]
         training.append({"candidates": members, "vectorised": trained.vectorised,
+                         **({"scope": trained.scope} if trained.vectorised else {}),
                          **({"reason": trained.reason} if trained.reason else {}),
                          "train_seconds": sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised
                          else trained.histories[0]["train_seconds"]})

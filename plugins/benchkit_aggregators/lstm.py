@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from benchkit.api import FeatureSpec, hookimpl
-from benchkit_aggregators._recurrence import unrolled_final_hidden, vmapped
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -62,11 +61,8 @@ class RecurrentAggregator(nn.Module):
 
     def _final_hidden(self, seq: torch.Tensor) -> torch.Tensor:
         """``(N, T, D)`` sequences → ``(N, directions * hidden)``: the last layer's final state, forward first."""
-        if vmapped(self.rnn.weight_hh_l0):  # candidates trained together: the fused kernel cannot be vmapped
-            h_n = unrolled_final_hidden(self.rnn, seq)
-        else:
-            _, state = self.rnn(seq)
-            h_n = state[0] if isinstance(state, tuple) else state  # (layers * directions, N, hidden)
+        _, state = self.rnn(seq)
+        h_n = state[0] if isinstance(state, tuple) else state  # (layers * directions, N, hidden)
         last = h_n[-2:] if self.bidirectional else h_n[-1:]
         return torch.cat(tuple(last), dim=-1)
 
