@@ -81,10 +81,24 @@ def test_product_and_zip(tiny_grid, registry):
      "zip needs candidate lists of one length"),
     ({"train__lr": {"select": [i * 1e-4 + 1e-4 for i in range(9)]},
       "train__weight_decay": {"select": [i * 0.01 for i in range(9)]}}, "81 candidates per cell"),
+    ({"train__lr": {"select": [i * 1e-5 + 1e-5 for i in range(65)]},
+      "train__eps": {"select": [i * 1e-9 + 1e-9 for i in range(65)]}, "selection": {"combine": "zip"}},
+     "65 candidates per cell"),
+    ({"train__lr": {"select": LRS}, "protocol": {"kind": "fixed_split", "test_label": "val"},
+      "selection": {"validation_label": "val"}}, "'val' is the protocol's test_label"),
+    ({"train__lr": {"select": LRS}, "protocol": {"kind": "fixed_split"},
+      "selection": {"validation_label": "val", "validation": 0.3}}, "remove one of the two"),
 ])
 def test_bad_candidates_are_one_line_errors(tiny_grid, registry, changes, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         plan(parse_grid(_grid(tiny_grid, **changes)), registry)
+
+
+def test_only_keeps_a_selecting_grid_valid(tiny_grid, registry):
+    raw = _grid(tiny_grid, aggregator=["mean", {"name": "gem", "p": {"select": [2.0, 3.0]}}],
+                selection={"validation": 0.25})
+    cells = plan(parse_grid(raw), registry, [{"aggregator": "mean"}])
+    assert cells and not any(pc.variants for pc in cells)
 
 
 def test_cell_id_covers_the_candidates_and_settings(tiny_grid, registry):
@@ -254,6 +268,7 @@ def test_a_diverging_candidate_is_never_selected(registry):
     configs = [TrainConfig(epochs=3, batch_size=16, lr=lr, warmup=0) for lr in (1e40, 1e-3)]
     trained = fit_together(build, configs, batches, seed=0, device=torch.device("cpu"))
     assert [h["diverged"] for h in trained.histories] == [True, False]
+    assert all(np.isfinite(trained.histories[0]["loss_curve"]))  # the record stays valid JSON
     assert len(trained.histories[1]["loss_curve"]) == 3
 
 

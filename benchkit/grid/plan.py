@@ -14,7 +14,7 @@ from typing import Any
 
 from benchkit.errors import ConfigError, DataError, PluginError
 from benchkit.grid.config import Cell, Component, Grid, TrainConfig, expand, stable_hash
-from benchkit.grid.selection import SELECTABLE_COMPONENTS, combine, split_select
+from benchkit.grid.selection import SELECTABLE_COMPONENTS, combine, is_select, split_select
 from benchkit.registry.plugins import Registry, Resolved
 
 STRUCTURE_KEYS = ("epochs", "batch_size", "drop_last", "label_smoothing", "standardize")
@@ -137,15 +137,17 @@ def plan(grid: Grid, registry: Registry, only: list[dict[str, str]] | None = Non
     ids = [p.id for p in planned]
     if len(set(ids)) != len(ids):
         raise PluginError("two cells of the grid resolve to the same configuration; remove the duplicate axis value")
-    if grid.selection is not None and not any(p.variants for p in planned):
-        raise ConfigError("selection: no train key or aggregator/predictor keyword lists candidates "
-                          "({select: [...]}), so there is nothing to select")
     return planned
 
 
 def check_selection(grid: Grid, metrics: dict[str, Resolved]) -> None:
     """The ``selection:`` settings that depend on the rest of the grid."""
     settings = grid.selection_settings
+    listed = grid.train_choices or any(is_select(v) for kind in SELECTABLE_COMPONENTS for c in grid.axis(kind)
+                                       for v in c.kwargs.values())
+    if grid.selection is not None and not listed:  # the whole grid, whatever --only keeps
+        raise ConfigError("selection: no train key or aggregator/predictor keyword lists candidates "
+                          "({select: [...]}), so there is nothing to select")
     if settings.metric is not None and settings.metric not in metrics:
         raise ConfigError(f"selection.metric: {settings.metric!r} is not a metric of the grid "
                           f"({', '.join(metrics)})")
@@ -156,6 +158,13 @@ def check_selection(grid: Grid, metrics: dict[str, Resolved]) -> None:
         if settings.refit:
             raise ConfigError("selection.refit: with validation_label the candidates already train on the whole "
                               "training split; remove refit")
+        if settings.validation_label in (grid.protocol.test_label, grid.protocol.train_label):
+            raise ConfigError(f"selection.validation_label: {settings.validation_label!r} is the protocol's "
+                              f"{'test' if settings.validation_label == grid.protocol.test_label else 'train'}"
+                              "_label; validation needs samples of its own")
+        if "validation" in grid.selection.model_fields_set:
+            raise ConfigError("selection.validation: with validation_label the dataset's split is the validation "
+                              "data; remove one of the two")
 
 
 def component_choices(kind: str, component: Component) -> tuple[dict[str, Any], dict[str, list[Any]]]:

@@ -34,8 +34,8 @@ class SelectionConfig(BaseModel):
         "default: the grid's first metric"
     )
     validation: float = Field(
-        0.2, gt=0, lt=1, description="share of each training part's groups (videos, episodes) held out for "
-        "validation; a group is never split"
+        0.2, gt=0, lt=1, description="share of each training part's samples held out for validation, in whole "
+        "groups (videos, episodes): a group is never split"
     )
     validation_label: str | None = Field(
         None, description="fixed_split only: validate on the dataset's own split with this label (e.g. val) instead "
@@ -108,15 +108,16 @@ def combine(lists: dict[str, list[Any]], how: str) -> list[dict[str, Any]]:
         lengths = {k: len(v) for k, v in lists.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"selection.combine: zip needs candidate lists of one length, got {lengths}")
-        rows = list(zip(*lists.values(), strict=True))
+        count = len(next(iter(lists.values())))
     else:
         count = 1
         for values in lists.values():
             count *= len(values)
-        if count > MAX_CANDIDATES:
-            raise ValueError(f"{count} candidates per cell ({' x '.join(str(len(v)) for v in lists.values())}), over "
-                             f"the limit of {MAX_CANDIDATES}; shorten the select lists or use selection.combine: zip")
-        rows = list(itertools.product(*lists.values()))
+    if count > MAX_CANDIDATES:
+        shape = (" x " if how != "zip" else " zipped with ").join(str(len(v)) for v in lists.values())
+        raise ValueError(f"{count} candidates per cell ({shape}), over the limit of {MAX_CANDIDATES}; shorten the "
+                         "select lists")
+    rows = list(zip(*lists.values(), strict=True)) if how == "zip" else list(itertools.product(*lists.values()))
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 

@@ -53,6 +53,7 @@ class Trained:
     vectorised: bool
     reason: str = ""  # why they trained one after the other (or, vectorised, why only the predictors were)
     scope: str = ""  # vectorised: "model" (vmap over the whole model) or "predictor" (over the predictors)
+    states: list = None  # per model: the random state right after its training, where its own fit would leave it
 
 
 class _SameDropout(TorchFunctionMode):
@@ -93,11 +94,12 @@ class _Loss(nn.Module):
                 return self.module.loss(x, tokens, **self.options)
 
 
-def _rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+def rng_state(device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The global random state (CPU, and the device's when it is a GPU)."""
     return torch.random.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
 
 
-def _set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
+def set_rng_state(state: tuple[torch.Tensor, torch.Tensor | None], device: torch.device) -> None:
     torch.random.set_rng_state(state[0])
     if state[1] is not None:
         torch.cuda.set_rng_state(state[1], device)
@@ -124,7 +126,7 @@ class _NotVectorisable(Exception):
 
 
 def _sequential(build, configs, batches, seed, device, reason: str) -> Trained:
-    models, histories = [], []
+    models, histories, states = [], [], []
     for k, cfg in enumerate(configs):
         model = build(k)
         try:
@@ -133,7 +135,8 @@ def _sequential(build, configs, batches, seed, device, reason: str) -> Trained:
             history = {"loss_curve": [], "train_seconds": 0.0, "diverged": True, "error": str(e)}
         models.append(model)
         histories.append(history)
-    return Trained(models, histories, vectorised=False, reason=reason)
+        states.append(rng_state(device))
+    return Trained(models, histories, vectorised=False, reason=reason, states=states)
 
 
 class _Step:
@@ -157,9 +160,9 @@ class _Step:
     def __call__(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         stacked = {f"module.{n}": torch.stack([ps[i] for ps in self.params]) for i, n in enumerate(self.names)}
         if self.scope == "predictor":
-            state, prefixes = _rng_state(self.device), []
+            state, prefixes = rng_state(self.device), []
             for model in self.models:
-                _set_rng_state(state, self.device)
+                set_rng_state(state, self.device)
                 prefixes.append(model.prefix(x))
             x = torch.stack(prefixes)
         return self.losses_of(stacked, x, tokens)
@@ -190,7 +193,7 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
         for x, tokens in batches.epoch(cfg.batch_size, generator, cfg.drop_last, device):
             optimizer.zero_grad(set_to_none=True)
             while True:
-                state = _rng_state(device)
+                state = rng_state(device)
                 try:
                     with record_function("benchkit.forward"):
                         losses = step(x, tokens)
@@ -205,7 +208,7 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
                     if step.scope == scopes[-1]:  # before any weight moved
                         raise _NotVectorisable("; ".join(failures)) from e
                     optimizer.zero_grad(set_to_none=True)
-                    _set_rng_state(state, device)  # the failed attempt's draws are not a step
+                    set_rng_state(state, device)  # the failed attempt's draws are not a step
                     step = _Step(models, options, scopes[scopes.index(step.scope) + 1], device)
             first = False
             for ps, c in zip(params, configs, strict=True):
@@ -216,10 +219,10 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
             total += losses.detach().double() * len(tokens)
             count += len(tokens)
         means = (total / max(1, count)).tolist()
-        for k, mean in enumerate(means):
+        for k, mean in enumerate(means):  # a diverged candidate's curve ends at its last finite epoch
             if not diverged[k]:
-                curves[k].append(mean)
                 diverged[k] = not math.isfinite(mean)
+                curves[k] += [] if diverged[k] else [mean]
         if all(diverged):
             break
         scheduler.step()
@@ -227,4 +230,5 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
     histories = [{"loss_curve": curve, "train_seconds": seconds, "diverged": bad}
                  for curve, bad in zip(curves, diverged, strict=True)]
     reason = "" if step.scope == "model" else f"aggregators one by one, predictors vectorised ({failures[0]})"
-    return Trained(models, histories, vectorised=True, reason=reason, scope=step.scope)
+    return Trained(models, histories, vectorised=True, reason=reason, scope=step.scope,
+                   states=[rng_state(device)] * k_models)

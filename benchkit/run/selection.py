@@ -24,7 +24,7 @@ import torch
 from benchkit.errors import DataError
 from benchkit.grid.config import Grid
 from benchkit.grid.plan import PlannedCell, Variant
-from benchkit.learn.together import fit_together
+from benchkit.learn.together import fit_together, set_rng_state
 from benchkit.learn.training import Batches, CellModel, Standardize, fit, seed_everything
 from benchkit.registry.plugins import Resolved
 from benchkit.run.splits import validation_split
@@ -90,6 +90,7 @@ def select(
         groups.setdefault(v.architecture, []).append(k)
     models: dict[int, CellModel] = {}
     histories: dict[int, dict] = {}
+    states: dict[int, Any] = {}  # the random state each candidate's own fit would end in: decoding may draw (VEDiT)
     training = []
     for members in groups.values():
         def build_member(i: int, members: list[int] = members) -> CellModel:
@@ -100,7 +101,7 @@ def select(
         trained = fit_together(build_member, [variants[k].train for k in members], inner_batches, seed, device,
                                settings.vectorise)
         for i, k in enumerate(members):
-            models[k], histories[k] = trained.models[i], trained.histories[i]
+            models[k], histories[k], states[k] = trained.models[i], trained.histories[i], trained.states[i]
         training.append({"candidates": members, "vectorised": trained.vectorised,
                          **({"scope": trained.scope} if trained.vectorised else {}),
                          **({"reason": trained.reason} if trained.reason else {}),
@@ -111,6 +112,7 @@ def select(
     rows, scores = [], []
     for k, variant in enumerate(variants):
         history = histories[k]
+        set_rng_state(states[k], device)  # every candidate decodes from where its separate fit would
         scored = None if history["diverged"] else validate(models[k], val, inner)
         value = None if scored is None else scored.get(metric)
         finite = value is not None and math.isfinite(value)
@@ -138,6 +140,7 @@ def select(
         trained_on = train_idx
     else:
         model, trained_on = models[best], inner
+        set_rng_state(states[best], device)  # the test fold decodes as after the selected candidate's own fit
         history = {"loss_curve": histories[best]["loss_curve"],
                    "train_seconds": sum(t["train_seconds"] for t in training)}
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
