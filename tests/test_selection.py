@@ -289,6 +289,7 @@ def selected_run(tmp_path_factory, registry):
     raw["aggregator"] = ["mean", {"name": "gem", "p": {"select": [2.0, 3.0]}}]
     raw["level"] = "patch"
     raw["train"]["lr"] = {"select": LRS}
+    raw["train"]["standardize"] = True  # the candidates share the inner part's statistics; a refit fits its own
     run_dir = tmp_path_factory.mktemp("selection") / "run"
     summary = run_grid(parse_grid(raw), run_dir, registry, say=lambda m: None, progress=False)
     return raw, run_dir, summary

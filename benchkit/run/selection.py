@@ -12,6 +12,7 @@ selected values and how the candidates were trained (``selection`` in fold-<k>.j
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -73,16 +74,7 @@ def select(
     higher = bool(metrics[metric].entry.meta.get("higher_is_better", True))
     inner, val, source = validation_indices(grid, dataset, train_idx, split)
     inner_batches = Batches(feats, tokens, inner)
-    scalers: dict[bool, Standardize | None] = {}
-
-    def scaler(variant: Variant, batches: Batches) -> Standardize | None:
-        if not variant.train.standardize:
-            return None
-        if batches is inner_batches:
-            if True not in scalers:
-                scalers[True] = Standardize.fit(inner_batches)
-            return scalers[True]
-        return Standardize.fit(batches)
+    inner_scaler = functools.cache(lambda: Standardize.fit(inner_batches))  # shared by the candidates that use it
 
     variants = list(pc.variants)
     groups: dict[str, list[int]] = {}
@@ -96,7 +88,7 @@ def select(
         def build_member(i: int, members: list[int] = members) -> CellModel:
             seed_everything(seed)
             variant = variants[members[i]]
-            return build(variant, scaler(variant, inner_batches))
+            return build(variant, inner_scaler() if variant.train.standardize else None)
 
         trained = fit_together(build_member, [variants[k].train for k in members], inner_batches, seed, device,
                                settings.vectorise)
@@ -134,7 +126,7 @@ def select(
     if settings.refit:
         seed_everything(seed)
         full = Batches(feats, tokens, train_idx)
-        model = build(variant, scaler(variant, full))
+        model = build(variant, Standardize.fit(full) if variant.train.standardize else None)
         history = fit(model, full, variant.train, seed, device)
         history["train_seconds"] += sum(t["train_seconds"] for t in training)
         trained_on = train_idx
