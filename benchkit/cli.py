@@ -355,20 +355,27 @@ def profile(grid_file, overrides, backbone, aggregator, predictor, kwargs, only,
         else:
             words += [w for v in (value if param.multiple else (value,)) for w in (param.opts[0], str(v))]
     command = shlex.join(words)
-    values = {name: measurement[profile_flag(name).replace("-", "_")] for name in ProfileConfig.model_fields}
-    if not grid_file and values["actions"] is None:
+    flags = {name: profile_flag(name).replace("-", "_") for name in ProfileConfig.model_fields}
+    values = {name: measurement[flag] for name, flag in flags.items()}
+    parsed = None
+    if grid_file:
+        if backbone or aggregator or predictor or kwargs:
+            raise BenchkitError("give either GRID_FILE or components (-b/-a/-p/--set), not both")
+        _, parsed = _load(grid_file, overrides)
+        if parsed.profile is not None:  # the grid's `profile:` section, then the flags given on the command line
+            given = {name for name, flag in flags.items()
+                     if ctx.get_parameter_source(flag) == click.core.ParameterSource.COMMANDLINE}
+            values = {**parsed.profile.model_dump(), **{name: values[name] for name in given}}
+    elif values["actions"] is None:
         values["actions"] = SEQ_LEN  # a grid's cells decode the data's longest sequence
     try:
         options = ProfileOptions.of(ProfileConfig.model_validate(values))
     except ValidationError as e:
         raise validation_error(e, key=lambda loc: f"--{profile_flag(loc)}") from None
-    if grid_file:
+    if parsed is not None:
         from benchkit.grid.config import parse_selectors
         from benchkit.grid.plan import plan
 
-        if backbone or aggregator or predictor or kwargs:
-            raise BenchkitError("give either GRID_FILE or components (-b/-a/-p/--set), not both")
-        _, parsed = _load(grid_file, overrides)
         cells = plan(parsed, _registry(), parse_selectors(only))
         results = profile_grid(_registry(), cells, options, command)
     else:

@@ -273,6 +273,20 @@ def test_profile_flags_reach_the_options():
         assert code == 2 and err.startswith(f"error: {flag}: ") and err.count("\n") == 1
 
 
+def test_profile_of_a_grid_starts_from_its_profile_section(write_grid, tiny_grid):
+    """`benchkit profile GRID` measures with the grid's `profile:` options; a flag given on the command line wins."""
+    tiny_grid.update(level="frame", aggregator=["mean"], profile={"latency": False, "memory": False, "batch": 3,
+                                                                   "reference": False})
+    grid = write_grid(tiny_grid)
+    code, out, _ = invoke("profile", grid, "--no-flops", "--format", "json")
+    assert code == 0
+    options = json.loads(out)[0]["detail"]["options"]
+    assert (options["latency"], options["memory"], options["batch"], options["reference"]) == (False, False, 3, False)
+    assert options["flops"] is False  # the flag, over the grid's default
+    code, out, _ = invoke("profile", grid, "--no-flops", "--batch", "5", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["detail"]["options"]["batch"] == 5
+
+
 def test_the_cli_and_the_grid_schema_import_light():
     """Commands start without pydantic (profile's flags are made when it runs); the grid layer never needs torch."""
     code = ("import sys, benchkit.cli; assert 'pydantic' not in sys.modules; "
