@@ -209,6 +209,23 @@ def test_merging_sees_only_its_own_2x2_window_and_no_position_inside_it():
         torch.testing.assert_close(model.merge(z), base, atol=1e-5, rtol=1e-5)
 
 
+def test_without_merging_the_cct_sees_every_patch_and_where_it_is():
+    """The `merge=False` ablation: no merge parameters, any grid (odd too), and the position inside a 2x2 window
+    now matters, which the merged model cannot see (test above)."""
+    torch.manual_seed(0)
+    merged, whole = tiny(frames=2, grid=(4, 6)), tiny(frames=2, grid=(4, 6), merge=False)
+    assert n_params(whole.components()["merge"]) == 0
+    assert whole.cct.positional_embedding.shape[0] == 24 + 1 and merged.cct.positional_embedding.shape[0] == 6 + 1
+    assert tiny(frames=2, grid=(3, 5), merge=False)(torch.randn(2, 2, 15, C)).shape == (2, 1, C)
+    x = torch.randn(1, 2, 24, C)
+    z = x.clone()
+    z[0, :, [0, 7]] = x[0, :, [7, 0]]  # two patches of one 2x2 window swapped
+    with torch.no_grad():
+        whole.eval(), merged.eval()
+        assert (whole(z) - whole(x)).abs().max() > 1e-4
+        torch.testing.assert_close(merged(z), merged(x), atol=1e-5, rtol=1e-5)
+
+
 def test_drop_path_is_inactive_in_eval_and_active_in_training():
     torch.manual_seed(0)
     x = torch.randn(4, 8, 16, C)

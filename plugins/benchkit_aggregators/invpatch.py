@@ -29,6 +29,9 @@ Notes on the reference code (``nrasajski/InvPatch``, ``models/merging_blocks.py`
   ``class_embedding``/``positional_embedding``/``ln_pre``/``transformer.resblocks``/``ln_post``/``proj``;
   ``transformer.layers``/``transformer.norm``/``to_latent``); the stages are ``merge``, ``cct``, ``frame_vit``
   (the reference's ``patch_merging``, ``visual``, ``mit``).
+- ``merge=False`` is an ablation, not the paper: no 2x2 merging, the CCT sees every patch token with its own
+  position (so it knows where inside a 2x2 window the motion is; the merge cannot, by design). It costs 4x the CCT's
+  tokens; docs/synthetic.md, "InvPatch at the paper's geometry", uses it.
 """
 
 from __future__ import annotations
@@ -279,7 +282,8 @@ class InvPatch(nn.Module):
 
     Defaults are the paper's (C from the features; 3 CCT blocks x 4 heads; merge attention with 3 heads; 3 frame-ViT
     blocks x 4 heads of 192; frame-ViT MLP width C; drop-path linspace(0, 0.1, 3)). The frame grid is derived from
-    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``).
+    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``). ``merge=False``: the ablation
+    without 2x2 merging (module docstring).
     """
 
     num_tokens = 1
@@ -300,6 +304,7 @@ class InvPatch(nn.Module):
         drop_path_mode: str = "sample",
         pos_h: int | None = None,
         pos_w: int | None = None,
+        merge: bool = True,
     ) -> None:
         super().__init__()
         if spec.level != "patch":
@@ -310,8 +315,11 @@ class InvPatch(nn.Module):
         self.spec = spec
         self.out_dim = out_dim or dim
         self.frame_grid = frame_grid(spec.frames, pos_h, pos_w)
-        self.merge = AttentionPatchMerging(dim, spec.grid, merge_heads)
-        merged = (spec.grid[0] // 2) * (spec.grid[1] // 2)
+        if merge:
+            self.merge = AttentionPatchMerging(dim, spec.grid, merge_heads)
+            merged = (spec.grid[0] // 2) * (spec.grid[1] // 2)
+        else:  # the ablation: every patch token goes to the CCT
+            self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
         self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim)
 
