@@ -180,6 +180,21 @@ def test_sweep_values_become_columns_and_label_baselines(tmp_path):
                                          ["4", "Random"], ["8", "Random"], ["4", "Majority"], ["8", "Majority"]]
 
 
+def test_baselines_are_named_when_the_aggregator_is_not_a_column(tmp_path):
+    """`report: {columns: [dataset, predictor]}` with the dataset as section captions: the baseline's name goes
+    into the first column shown, not nowhere."""
+    run = write_run(tmp_path / "run", [
+        cell("p1", {"accuracy": [60, 61, 62]}, dataset="forecasting", predictor="VEDiT"),
+        cell("p2", {"accuracy": [70, 71, 72]}, dataset="forecasting", predictor="Transformer"),
+        cell("q1", {"accuracy": [80, 81, 82]}, dataset="classification", predictor="VEDiT"),
+    ])
+    table = collect(RunStore(run), columns=["dataset", "predictor"])
+    for section in render(table, "md").split("\n\n**demo — ")[:2]:
+        rows = md_rows(section)
+        assert rows[0][0] == "Predictor" and [r[0] for r in rows[-2:]] == ["Random", "Majority"]
+    assert [r[:2] for r in md_rows(render(collect(RunStore(run)), "md"))[-2:]] == [["", "Random"], ["", "Majority"]]
+
+
 def test_bad_keys_are_one_line_errors(tmp_path):
     store = RunStore(table1(tmp_path))
     with pytest.raises(BenchkitError, match="unknown report column 'embedding'"):

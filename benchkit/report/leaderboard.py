@@ -300,6 +300,8 @@ def _shown(table: Table, rows: list[Row], columns: list[str]) -> list[list[str]]
             elif same_group and c in keys:
                 text = "" if all(r.labels.get(k) == prev.labels.get(k) for k in keys[: keys.index(c) + 1]) else text
             texts.append(text)
+        if r.baseline and columns and "aggregator" not in columns and not texts[0]:
+            texts[0] = _label(r, "aggregator")  # a baseline's name, whatever the first column is
         out.append(texts)
     return out
 
