@@ -213,10 +213,14 @@ def test_without_merging_the_cct_sees_every_patch_and_where_it_is():
     """The `merge=False` ablation: no merge parameters, any grid (odd too), and the position inside a 2x2 window
     now matters, which the merged model cannot see (test above)."""
     torch.manual_seed(0)
-    merged, whole = tiny(frames=2, grid=(4, 6)), tiny(frames=2, grid=(4, 6), merge=False)
+    merged = tiny(frames=2, grid=(4, 6))
+    whole = InvPatch(FeatureSpec("patch", C, 2, (4, 6)), cct_heads=2, vit_heads=2, vit_head_dim=8, merge=False)
     assert n_params(whole.components()["merge"]) == 0
     assert whole.cct.positional_embedding.shape[0] == 24 + 1 and merged.cct.positional_embedding.shape[0] == 6 + 1
-    assert tiny(frames=2, grid=(3, 5), merge=False)(torch.randn(2, 2, 15, C)).shape == (2, 1, C)
+    assert InvPatch(FeatureSpec("patch", C, 2, (3, 5)), cct_heads=2, vit_heads=2, vit_head_dim=8, merge=False)(
+        torch.randn(2, 2, 15, C)).shape == (2, 1, C)
+    with pytest.raises(ValueError, match="no effect with merge=False"):
+        tiny(frames=2, grid=(4, 6), merge=False, merge_heads=2)  # a setting the ablation would ignore
     x = torch.randn(1, 2, 24, C)
     z = x.clone()
     z[0, :, [0, 7]] = x[0, :, [7, 0]]  # two patches of one 2x2 window swapped

@@ -319,6 +319,8 @@ class InvPatch(nn.Module):
             self.merge = AttentionPatchMerging(dim, spec.grid, merge_heads)
             merged = (spec.grid[0] // 2) * (spec.grid[1] // 2)
         else:  # the ablation: every patch token goes to the CCT
+            if merge_heads != 3:
+                raise ValueError(f"merge_heads={merge_heads} has no effect with merge=False (nothing is merged)")
             self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
         self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim)
