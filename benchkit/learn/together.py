@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ class Trained:
     vectorised: bool
     reason: str = ""  # why they trained one after the other (or, vectorised, why only the predictors were)
     scope: str = ""  # vectorised: "model" (vmap over the whole model) or "predictor" (over the predictors)
-    states: list = None  # per model: the random state right after its training, where its own fit would leave it
+    states: list = field(default_factory=list)  # per model: the random state its own fit would end in
 
 
 class _SameDropout(TorchFunctionMode):
@@ -220,9 +220,11 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
             count += len(tokens)
         means = (total / max(1, count)).tolist()
         for k, mean in enumerate(means):  # a diverged candidate's curve ends at its last finite epoch
+            if diverged[k]:
+                continue
+            diverged[k] = not math.isfinite(mean)
             if not diverged[k]:
-                diverged[k] = not math.isfinite(mean)
-                curves[k] += [] if diverged[k] else [mean]
+                curves[k].append(mean)
         if all(diverged):
             break
         scheduler.step()

@@ -48,6 +48,7 @@ from benchkit.api import FeatureSpec, hookimpl
 from benchkit_aggregators._positions import sincos_2d
 
 DROP_PATH_MODES = ("sample", "token")
+MERGE_HEADS = 3  # the paper's merge attention heads
 
 
 def frame_grid(frames: int, pos_h: int | None = None, pos_w: int | None = None) -> tuple[int, int]:
@@ -295,7 +296,7 @@ class InvPatch(nn.Module):
         out_dim: int | None = None,
         cct_layers: int = 3,
         cct_heads: int = 4,
-        merge_heads: int = 3,
+        merge_heads: int = MERGE_HEADS,
         vit_layers: int = 3,
         vit_heads: int = 4,
         vit_head_dim: int = 192,
@@ -319,7 +320,7 @@ class InvPatch(nn.Module):
             self.merge = AttentionPatchMerging(dim, spec.grid, merge_heads)
             merged = (spec.grid[0] // 2) * (spec.grid[1] // 2)
         else:  # the ablation: every patch token goes to the CCT
-            if merge_heads != 3:
+            if merge_heads != MERGE_HEADS:
                 raise ValueError(f"merge_heads={merge_heads} has no effect with merge=False (nothing is merged)")
             self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
