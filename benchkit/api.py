@@ -43,6 +43,7 @@ from benchkit.registry.interfaces import (
     Executor,
     Features,
     FeatureSpec,
+    GreedyTokensPredictor,
     HasComponents,
     Level,
     LogitsPredictor,
@@ -53,7 +54,7 @@ from benchkit.registry.interfaces import (
     StepSequences,
 )
 from benchkit.sequence.padding import PARTS, pad_pair, select_part
-from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class
+from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, special_class, until_eos
 
 if TYPE_CHECKING:
     from benchkit.cli import main as cli
@@ -76,12 +77,12 @@ _LAZY = {
 
 __all__ = [
     "BOS", "LEVELS", "PAD", "PAD_CLASS", "PARTS", "Aggregator", "Backbone", "BenchkitError", "CandidatesPredictor",
-    "ConfigError", "DataError", "Dataset", "Executor", "FeatureSpec", "Features", "HasComponents", "Level",
-    "LogitsPredictor", "Metric", "PluginError", "Predictor", "PredictorSpec", "ReferencePredictor", "Registry",
-    "StepSequences", "StoreError", "Vocabulary", "check_file", "checksum_path", "cli", "default_cache_dir",
-    "file_sha256", "flatten", "get_registry", "hookimpl", "leaderboard", "load_plugins", "pad_pair", "quarantine",
-    "read_record", "resolve_device", "resolve_within", "select_part", "special_class", "stable_hash", "sweep_once",
-    "write_file",
+    "ConfigError", "DataError", "Dataset", "Executor", "FeatureSpec", "Features", "GreedyTokensPredictor",
+    "HasComponents", "Level", "LogitsPredictor", "Metric", "PluginError", "Predictor", "PredictorSpec",
+    "ReferencePredictor", "Registry", "StepSequences", "StoreError", "Vocabulary", "check_file", "checksum_path",
+    "cli", "default_cache_dir", "file_sha256", "flatten", "get_registry", "hookimpl", "leaderboard", "load_plugins",
+    "pad_pair", "quarantine", "read_record", "resolve_device", "resolve_within", "select_part", "special_class",
+    "stable_hash", "sweep_once", "until_eos", "write_file",
 ]
 
 

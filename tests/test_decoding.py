@@ -64,3 +64,23 @@ def test_decode_needs_a_slot_predictor(tiny_grid, registry):
     tiny_grid["decode"] = {"viterbi": True}
     with pytest.raises(PluginError, match="has no logits\\(\\), which decode needs"):
         plan(parse_grid(tiny_grid), registry)
+
+
+@pytest.mark.parametrize(("dataset", "metrics", "decode", "decoding"), [
+    ("procedural-tiny-planning", ["planning-sr"], {"viterbi": True}, "together"),
+    ("procedural-tiny-anticipation", [{"name": "ed", "z": 4, "part": "even", "label": "ED@4 verb"}],
+     {"candidates": 3}, "one by one (decode.candidates: 3 samples"),
+])
+def test_selection_decodes_candidates_together_where_the_decoding_allows(tmp_path, registry, dataset, metrics,
+                                                                         decode, decoding):
+    """Viterbi decodes the candidates together (vmap over ``logits``), sampled candidates one by one; either way
+    every candidate scores on validation what it scores trained and decoded alone (``vectorise: false``)."""
+    raw = {**_grid(dataset, metrics, decode), "train": {"epochs": 2, "batch_size": 16, "lr": {"select": [1e-3, 3e-3]}}}
+    run_grid(parse_grid(raw), tmp_path / "together", registry, say=lambda m: None, progress=False)
+    alone = {**raw, "selection": {"vectorise": False}}
+    run_grid(parse_grid(alone), tmp_path / "alone", registry, say=lambda m: None, progress=False)
+    for (record, _), (single, _) in zip(_folds(tmp_path / "together"), _folds(tmp_path / "alone"), strict=True):
+        assert record["selection"]["training"][0]["decoding"].startswith(decoding)
+        assert single["selection"]["training"][0]["decoding"] == "one by one"
+        assert [c["validation"] for c in record["selection"]["candidates"]] == \
+            [c["validation"] for c in single["selection"]["candidates"]]

@@ -52,7 +52,7 @@ def test_tiny_run_prints_one_table(script, tmp_path, capsys):
     # the selection-cost table: K = 1 (one fit) and K = 2 candidates trained together, per model
     assert [(r["model"], r["K"], r["vectorised"]) for r in table_rows(selection)] == [
         ("invpatch", "1", "—"), ("invpatch", "2", "on"), ("vedit-tiny", "1", "—"), ("vedit-tiny", "2", "on")]
-    assert all(float(r["x of K = 1"]) > 0 for r in table_rows(selection))
+    assert all(float(r["x of K = 1"]) > 0 and float(r["decode x of K = 1"]) > 0 for r in table_rows(selection))
     assert len(saved["selection"]) == 4
 
 

@@ -8,7 +8,7 @@ from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from benchkit_predictors.prefix_gpt2 import PrefixGPT2
 
 from benchkit.registry.interfaces import PredictorSpec
-from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary
+from benchkit.sequence.vocabulary import BOS, PAD, PAD_CLASS, Vocabulary, until_eos
 
 MUGEN = Vocabulary(MUGEN_ACTIONS, delimiter=True)
 BIMACS = Vocabulary(tuple(f"a{i}" for i in range(14)))
@@ -51,6 +51,11 @@ def test_kv_cache_batched_greedy_equals_reference_loop(k):
     assert batched == model.predict_reference(test)
     ends = {len(seq) for seq in batched}
     assert len(ends) > 1, "the check needs samples that stop at different steps"
+    # the fixed-length tensor form (K candidates decode together through it) writes the same tokens to the first EOS
+    with torch.no_grad():
+        fixed = model.greedy_tokens(test)
+    assert fixed.shape == (len(test), model.max_decode_tokens)
+    assert [until_eos(row, model.eos) for row in fixed.tolist()] == batched
 
 
 def test_loss_ignores_padding_and_targets_start_with_bos():

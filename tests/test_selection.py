@@ -14,13 +14,13 @@ import yaml
 from benchkit.errors import ConfigError
 from benchkit.grid.config import TrainConfig, parse_grid
 from benchkit.grid.plan import plan
-from benchkit.learn.together import fit_together
+from benchkit.learn.together import decode_together, fit_together
 from benchkit.learn.training import Batches, CellModel, fit, predict, seed_everything
 from benchkit.registry.interfaces import FeatureSpec, PredictorSpec
 from benchkit.run.runner import run_grid
 from benchkit.run.selection import validation_indices
 from benchkit.run.splits import group_kfold, validation_split
-from benchkit.sequence.vocabulary import Vocabulary
+from benchkit.sequence.vocabulary import Vocabulary, until_eos
 
 LRS = [3.0e-3, 1.0e-3]
 
@@ -201,6 +201,38 @@ def test_candidates_trained_together_match_separate_fits(registry, aggregator, l
         assert predict(trained.models[k], batches, 64, torch.device("cpu")) == expected
 
 
+@pytest.mark.parametrize(("aggregator", "level", "predictor", "kwargs"), TOGETHER)
+def test_candidates_decode_together_as_one_by_one(registry, aggregator, level, predictor, kwargs):
+    """Decoded together (vmap over ``greedy_tokens``, or over ``logits`` for Viterbi), every candidate writes the
+    tokens its own ``predict`` writes, from the same random state (VEDiT draws its start noise), and the same
+    logits to float rounding; the LSTM's candidates decode with their aggregators one by one, as they trained."""
+    build, batches = _cell(registry, aggregator, predictor, level, kwargs)
+    configs = [TrainConfig(epochs=1, batch_size=16, lr=lr) for lr in (1e-3, 1e-2, 3e-2)]
+    trained = fit_together(build, configs, batches, seed=11, device=torch.device("cpu"))
+    cpu = torch.device("cpu")
+    seed_everything(3)
+    together = decode_together(trained.models, trained.scope, "greedy_tokens", batches, 24, cpu)
+    eos = trained.models[0].predictor.eos
+    for k, model in enumerate(trained.models):
+        seed_everything(3)
+        assert [until_eos(row, eos) for row in together[k].tolist()] == predict(model, batches, 24, cpu)
+    if hasattr(trained.models[0].predictor, "logits"):
+        seed_everything(3)
+        logits = decode_together(trained.models, trained.scope, "logits", batches, 24, cpu)
+        for k, model in enumerate(trained.models):
+            seed_everything(3)
+            with torch.no_grad():
+                alone = torch.cat([model.predictor.logits(model.prefix(x)) for x, _ in batches.epoch(24, None, False)])
+            torch.testing.assert_close(logits[k], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_a_predictor_without_greedy_tokens_decodes_one_by_one(registry):
+    build, batches = _cell(registry, "mean", "transformer-decoder", "frame", {"width": 16, "heads": 2, "layers": 1})
+    models = [build(), build()]
+    with pytest.raises(NotImplementedError, match="has no beam_tokens"):
+        decode_together(models, "model", "beam_tokens", batches, 16, torch.device("cpu"))
+
+
 class _Branchy(torch.nn.Module):
     """A predictor whose loss branches on a value of its own weights: vmap cannot trace it at all."""
 
@@ -308,7 +340,7 @@ def test_fold_records_keep_every_candidate_and_the_choice(selected_run):
         assert sel["values"] == sel["candidates"][sel["selected"]]["values"]
         assert record["n_train"] == sel["validation"]["n_train"]  # no refit: the validated model is tested
         assert sum(len(t["candidates"]) for t in sel["training"]) == len(sel["candidates"])
-        assert all(t["vectorised"] for t in sel["training"])
+        assert all(t["vectorised"] and t["decoding"] == "together" for t in sel["training"])
     gem = [r for r in records.values() if len(r["selection"]["candidates"]) == 4]
     assert len(gem) == 2 and all(len(r["selection"]["training"]) == 2 for r in gem)  # two architectures
 
@@ -321,9 +353,10 @@ def test_refit_and_sequential_options_change_the_fold(selected_run, registry, tm
     for record in _records(tmp_path / "run").values():
         sel = record["selection"]
         assert sel["refit"] and not any(t["vectorised"] for t in sel["training"])
+        assert all(t["decoding"] == "one by one" for t in sel["training"])
         assert record["n_train"] > sel["validation"]["n_train"]
         twin = next(r for r in base.values() if r["fold"] == record["fold"] and len(r["selection"]["candidates"]) == 2)
-        # trained one after the other, the candidates score what the vectorised ones scored
+        # trained and decoded one after the other, the candidates score what the vectorised ones scored
         scores = [c["validation"] for c in twin["selection"]["candidates"]]
         assert [c["validation"] for c in sel["candidates"]] == scores
 

@@ -49,8 +49,9 @@ class SelectionConfig(BaseModel):
         "the selected model as validated; docs/decisions.md)"
     )
     vectorise: bool = Field(
-        True, description="train the candidates that share an architecture as one vectorised model (torch.func.vmap); "
-        "false: one after the other. Both give the same predictions up to float rounding"
+        True, description="train (and decode on validation) the candidates that share an architecture as one "
+        "vectorised model (torch.func.vmap); false: one after the other. Both give the same predictions up to float "
+        "rounding"
     )
 
 

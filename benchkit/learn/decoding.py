@@ -31,10 +31,9 @@ def _per_batch(model: CellModel, batches: Batches, batch_size: int, device: torc
     return out
 
 
-def viterbi_tokens(model: CellModel, batches: Batches, batch_size: int, device: torch.device, dataset: Any,
-                   train_idx: np.ndarray, eos: int) -> list[list[int]]:
-    """Token ids ``[c_1 + 2, ..., c_T + 2, EOS]`` per test sample, Viterbi-decoded over the fold's training
-    transitions."""
+def viterbi_decoder(dataset: Any, train_idx: np.ndarray, eos: int) -> Callable[[torch.Tensor], list[list[int]]]:
+    """Per-slot scores ``(B, T, A)`` → token ids ``[c_1 + 2, ..., c_T + 2, EOS]`` per sample, Viterbi-decoded over
+    the transitions of the fold's training videos ``train_idx``."""
     if not hasattr(dataset, "step_sequences"):
         raise DataError(f"decode.viterbi: dataset {type(dataset).__name__} has no step_sequences() to build the "
                         "transition matrix from")
@@ -42,11 +41,19 @@ def viterbi_tokens(model: CellModel, batches: Batches, batch_size: int, device: 
     matrix = transition_matrix(dataset.step_sequences(train_idx.tolist()), classes,
                                float(getattr(dataset, "transition_smoothing", 0.0)))
 
-    def decode(predictor, prefix: torch.Tensor) -> list[list[int]]:
-        log_probs = torch.log_softmax(predictor.logits(prefix).float(), dim=-1).cpu().numpy()
+    def decode(logits: torch.Tensor) -> list[list[int]]:
+        log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         return [[c + 2 for c in viterbi(lp, matrix)] + [eos] for lp in log_probs]
 
-    return _per_batch(model, batches, batch_size, device, decode)
+    return decode
+
+
+def viterbi_tokens(model: CellModel, batches: Batches, batch_size: int, device: torch.device, dataset: Any,
+                   train_idx: np.ndarray, eos: int) -> list[list[int]]:
+    """Token ids ``[c_1 + 2, ..., c_T + 2, EOS]`` per test sample, Viterbi-decoded over the fold's training
+    transitions."""
+    decode = viterbi_decoder(dataset, train_idx, eos)
+    return _per_batch(model, batches, batch_size, device, lambda predictor, prefix: decode(predictor.logits(prefix)))
 
 
 def candidate_tokens(model: CellModel, batches: Batches, batch_size: int, device: torch.device,

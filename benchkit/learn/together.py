@@ -19,6 +19,10 @@ An aggregator whose kernel has no batching rule (the LSTM's fused ``aten::lstm``
 ``scope="predictor"``: each candidate's aggregator runs on its own (all from the same random state), and ``vmap``
 runs the predictors on the stacked prefixes; the fold record says which scope ran.
 
+Candidates are decoded together the same way (:func:`decode_together`): ``vmap`` over the predictor's
+``greedy_tokens`` (greedy ids as one fixed-length tensor) or its ``logits`` (Viterbi decoding), with the aggregators
+vectorised or one by one as in training; a predictor without the method decodes its candidates one after the other.
+
 Attention runs on the math backend inside ``vmap`` (the fused CPU kernels have no batching rule, so ``vmap`` would
 loop over the candidates). A model that ``vmap`` cannot trace (an op without a batching rule and no fallback, an
 in-place write of a per-candidate value into a shared tensor) trains its candidates one after the other with
@@ -234,3 +238,53 @@ def _vectorised(build, configs, batches, seed, device) -> Trained:
     reason = "" if step.scope == "model" else f"aggregators one by one, predictors vectorised ({failures[0]})"
     return Trained(models, histories, vectorised=True, reason=reason, scope=step.scope,
                    states=[rng_state(device)] * k_models)
+
+
+class _Decode(nn.Module):
+    """``predictor.<method>(prefix)`` as a forward, under the math attention backend (as :class:`_Loss`). ``module``
+    is the whole cell model (``x``: features) or its predictor (``x``: the prefix)."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module, self.method = module, method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        predictor = getattr(self.module, "predictor", self.module)
+        with sdpa_kernel(SDPBackend.MATH):
+            prefix = self.module.prefix(x) if predictor is not self.module else x
+            return getattr(predictor, self.method)(prefix)
+
+
+@torch.no_grad()
+def decode_together(models: list[CellModel], scope: str, method: str, batches: Batches, batch_size: int,
+                    device: torch.device) -> list[torch.Tensor]:
+    """``predictor.<method>(prefix)`` of every model over ``batches`` (in order), as one vectorised pass per batch:
+    per model a tensor, the batches' outputs concatenated. ``scope`` is how the models trained together ("model":
+    ``vmap`` over the whole model; "predictor": each aggregator on its own, all from one random state, ``vmap`` over
+    the predictors). Random draws inside (VEDiT's start noise) use ``randomness="same"``: the draws a separate decode
+    from the same random state makes. Raises ``NotImplementedError`` when the predictor has no ``method``."""
+    if not callable(getattr(models[0].predictor, method, None)):
+        raise NotImplementedError(f"{type(models[0].predictor).__name__} has no {method}()")
+    for model in models:
+        model.to(device).eval()
+    base = models[0] if scope == "model" else models[0].predictor
+    owners = models if scope == "model" else [m.predictor for m in models]
+    names = [n for n, _ in base.named_parameters()]
+    stacked = {f"module.{n}": torch.stack([dict(o.named_parameters())[n] for o in owners]) for n in names}
+    run = vmap(lambda p, x: functional_call(_Decode(base, method), p, (x,)),
+               in_dims=(0, None if scope == "model" else 0), randomness="same")
+    outputs: list[torch.Tensor] = []
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused inference kernel of nn.MultiheadAttention has no
+    try:  # batching rule (vmap would loop over the candidates); its slow path computes the same attention
+        for x, _ in batches.epoch(batch_size, None, drop_last=False, device=device):
+            if scope == "predictor":
+                state, prefixes = rng_state(device), []
+                for model in models:
+                    set_rng_state(state, device)
+                    prefixes.append(model.prefix(x))
+                x = torch.stack(prefixes)
+            outputs.append(run(stacked, x))
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return list(torch.cat(outputs, dim=1).unbind(0))

@@ -10,7 +10,8 @@
 
 Optional capabilities, which the core looks for on a plugin's object (``hasattr``) and uses when a grid asks:
 ``LogitsPredictor`` (``decode.viterbi``), ``CandidatesPredictor`` (``decode.candidates``),
-``ReferencePredictor`` (``benchkit profile --reference``), ``StepSequences`` (a dataset's training transitions for
+``GreedyTokensPredictor`` (hyper-parameter candidates decoded together), ``ReferencePredictor``
+(``benchkit profile --reference``), ``StepSequences`` (a dataset's training transitions for
 Viterbi decoding) and ``HasComponents`` (parameter rows per part in profiles).
 
 Nothing here imports torch or numpy at run time: importing the interfaces is free.
@@ -164,6 +165,17 @@ class CandidatesPredictor(Protocol):
 
     def candidates(self, prefix: torch.Tensor, k: int) -> list[list[list[int]]]:
         """``k`` token sequences per sample, each as ``predict`` returns one."""
+        ...
+
+
+@runtime_checkable
+class GreedyTokensPredictor(Protocol):
+    """A predictor whose greedy decoding is also one tensor function, which ``torch.func.vmap`` runs over the K
+    hyper-parameter candidates of a cell at once (selection decodes them together; without it, one by one)."""
+
+    def greedy_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+        """``(B, L)`` greedy token ids of a fixed length, no data-dependent control flow; each row cut after its
+        first EOS (:func:`benchkit.api.until_eos`) is ``predict``'s."""
         ...
 
 

@@ -26,14 +26,16 @@ from benchkit import errors
 from benchkit.errors import BenchkitError, DataError
 from benchkit.grid.config import Grid, parse_grid, stable_hash
 from benchkit.grid.plan import PlannedCell, plan, resolve_metrics
-from benchkit.learn.decoding import candidate_tokens, viterbi_tokens
+from benchkit.learn.decoding import candidate_tokens, viterbi_decoder, viterbi_tokens
 from benchkit.learn.devices import resolve_device
+from benchkit.learn.together import decode_together
 from benchkit.learn.training import Batches, CellModel, Standardize, fit, predict, seed_everything
 from benchkit.registry.interfaces import Dataset, FeatureSpec, PredictorSpec
 from benchkit.registry.plugins import Registry, Resolved
 from benchkit.run.scoring import score
 from benchkit.run.selection import select
 from benchkit.run.splits import make_splits, subsample_train
+from benchkit.sequence.vocabulary import until_eos
 from benchkit.storage.features import CachedFeatures, FeatureCache
 
 log = logging.getLogger("benchkit")
@@ -200,6 +202,8 @@ class FoldRunner:
                 split=task.fold, seed=seed, device=self.device, metrics=self.metrics,
                 build=lambda v, standardize: build(v.aggregator, v.predictor, standardize),
                 validate=lambda model, idx, known: self.score(model, bundle, feats, idx, known)[0],
+                validate_together=lambda models, scope, idx, known: self.score_together(models, scope, bundle, feats,
+                                                                                        idx, known),
             )
             model, history, trainable, selection = chosen.model, chosen.history, chosen.trainable, chosen.record
             train_idx = chosen.trained_on
@@ -249,9 +253,36 @@ class FoldRunner:
         if decode.candidates > 1:
             candidates = [[vocabulary.decode(c) for c in sample] for sample in
                           candidate_tokens(model, batches, batch_size, self.device, decode.candidates)]
+        metrics, decoded = self.score_generated(bundle, eval_idx, generated, candidates)
+        return metrics, decoded, generated, candidates
+
+    def score_generated(self, bundle: DatasetBundle, eval_idx: np.ndarray, generated: list[list[int]],
+                        candidates: list | None = None) -> tuple[dict[str, float], list]:
+        """The metrics of generated token ids against ``eval_idx``'s references, and the decoded actions."""
+        vocabulary = bundle.dataset.vocabulary
         decoded = [vocabulary.decode(g) for g in generated]
         refs = [bundle.refs[i] for i in eval_idx]
-        return score(self.metrics, decoded, refs, vocabulary, candidates), decoded, generated, candidates
+        return score(self.metrics, decoded, refs, vocabulary, candidates), decoded
+
+    def score_together(self, models: list[CellModel], scope: str, bundle: DatasetBundle, feats: np.ndarray,
+                       eval_idx: np.ndarray, train_idx: np.ndarray) -> list[dict[str, float]]:
+        """Each model's metrics on ``eval_idx``, the models decoded together (:func:`decode_together`; ``scope`` as
+        they trained). Raises ``NotImplementedError`` where the grid's decoding samples (``decode.candidates``) or
+        the predictor has no vectorisable form of it."""
+        decode, eos = self.grid.decode, bundle.dataset.vocabulary.eos
+        if decode.candidates > 1:
+            raise NotImplementedError(f"decode.candidates: {decode.candidates} samples from each model's own "
+                                      "probabilities, which vmap cannot share one random draw over")
+        batches, batch_size = Batches(feats, bundle.tokens, eval_idx), self.grid.train.eval_batch_size
+        if decode.viterbi:
+            to_tokens = viterbi_decoder(bundle.dataset, train_idx, eos)
+            outputs = decode_together(models, scope, "logits", batches, batch_size, self.device)
+        else:
+            def to_tokens(ids: torch.Tensor) -> list[list[int]]:
+                return [until_eos(row, eos) for row in ids.tolist()]
+
+            outputs = decode_together(models, scope, "greedy_tokens", batches, batch_size, self.device)
+        return [self.score_generated(bundle, eval_idx, to_tokens(out))[0] for out in outputs]
 
 
 def raise_user_error(result: FoldResult) -> None:

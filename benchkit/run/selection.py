@@ -3,11 +3,12 @@
 A cell with candidates (``PlannedCell.variants``, docs/grid.md) holds out whole groups of its fold's training part
 (``selection.validation``; for a fixed split with ``selection.validation_label``, the dataset's own validation
 split), trains every candidate on the rest (those sharing an architecture as one vectorised model,
-benchkit/learn/together.py), decodes and scores the validation samples with the grid's decoding and picks the
-candidate with the best ``selection.metric``; ties go to the candidate listed first. Then the selected model is
-tested as it is, or (``selection.refit``) its configuration is trained again on the whole training part; the
-reasons for the default are in docs/decisions.md. The fold record keeps every candidate's validation scores, the
-selected values and how the candidates were trained (``selection`` in fold-<k>.json).
+benchkit/learn/together.py, which also decode together), decodes and scores the validation samples with the grid's
+decoding and picks the candidate with the best ``selection.metric``; ties go to the candidate listed first. Then
+the selected model is tested as it is, or (``selection.refit``) its configuration is trained again on the whole
+training part; the reasons for the default are in docs/decisions.md. The fold record keeps every candidate's
+validation scores, the selected values and how the candidates were trained and decoded (``selection`` in
+fold-<k>.json).
 """
 
 from __future__ import annotations
@@ -64,11 +65,14 @@ def select(
     split: int, seed: int, device: torch.device, metrics: dict[str, Resolved],
     build: Callable[[Variant, Standardize | None], CellModel],
     validate: Callable[[CellModel, np.ndarray, np.ndarray], dict[str, float]],
+    validate_together: Callable[[list[CellModel], str, np.ndarray, np.ndarray], list[dict[str, float]]] | None = None,
 ) -> Selected:
     """Train the candidates of ``pc`` on the inner training part, score them on validation, keep the best.
 
     ``build(variant, standardize)`` builds a candidate's model (the caller seeds); ``validate(model, eval_idx,
-    train_idx)`` decodes ``eval_idx`` and returns its metrics."""
+    train_idx)`` decodes ``eval_idx`` and returns its metrics; ``validate_together(models, scope, eval_idx,
+    train_idx)`` does it for the models trained together in one vectorised pass, or raises
+    ``NotImplementedError`` (then they decode one by one, and the record says why)."""
     settings = grid.selection_settings
     metric = settings.metric or next(iter(metrics))
     higher = bool(metrics[metric].entry.meta.get("higher_is_better", True))
@@ -84,6 +88,8 @@ def select(
     histories: dict[int, dict] = {}
     states: dict[int, Any] = {}  # the random state each candidate's own fit would end in: decoding may draw (VEDiT)
     training = []
+    together: dict[int, dict[str, float]] = {}  # validation metrics of the candidates decoded together
+    decode_seconds = 0.0
     for members in groups.values():
         def build_member(i: int, members: list[int] = members) -> CellModel:
             seed_everything(seed)
@@ -94,7 +100,18 @@ def select(
                                settings.vectorise)
         for i, k in enumerate(members):
             models[k], histories[k], states[k] = trained.models[i], trained.histories[i], trained.states[i]
-        training.append({"candidates": members, "vectorised": trained.vectorised,
+        decoding = "one by one"
+        if trained.vectorised and validate_together is not None and not all(h["diverged"] for h in trained.histories):
+            tick = time.perf_counter()
+            set_rng_state(states[members[0]], device)  # one state: where each candidate's own fit would end
+            try:
+                scored = validate_together(trained.models, trained.scope, val, inner)
+                together.update(zip(members, scored, strict=True))
+                decoding = "together"
+            except NotImplementedError as e:
+                decoding = f"one by one ({e})"
+            decode_seconds += time.perf_counter() - tick
+        training.append({"candidates": members, "vectorised": trained.vectorised, "decoding": decoding,
                          **({"scope": trained.scope} if trained.vectorised else {}),
                          **({"reason": trained.reason} if trained.reason else {}),
                          "train_seconds": sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised
@@ -104,8 +121,13 @@ def select(
     rows, scores = [], []
     for k, variant in enumerate(variants):
         history = histories[k]
-        set_rng_state(states[k], device)  # every candidate decodes from where its separate fit would
-        scored = None if history["diverged"] else validate(models[k], val, inner)
+        if history["diverged"]:
+            scored = None
+        elif k in together:
+            scored = together[k]
+        else:
+            set_rng_state(states[k], device)  # every candidate decodes from where its separate fit would
+            scored = validate(models[k], val, inner)
         value = None if scored is None else scored.get(metric)
         finite = value is not None and math.isfinite(value)
         scores.append(value if finite else None)
@@ -121,7 +143,7 @@ def select(
         "metric": metric, "higher_is_better": higher, "validation": {"source": source, "n_train": len(inner),
                                                                       "n_validation": len(val)},
         "candidates": rows, "selected": best, "values": variant.values, "refit": settings.refit,
-        "training": training, "validation_seconds": time.perf_counter() - start,
+        "training": training, "validation_seconds": decode_seconds + time.perf_counter() - start,
     }
     if settings.refit:
         seed_everything(seed)

@@ -18,6 +18,12 @@ def special_class(token: int) -> int:
     return -1 - token
 
 
+def until_eos(row: Sequence[int], eos: int) -> list[int]:
+    """Generated token ids up to and including the first ``eos`` (all of them when there is none)."""
+    row = list(row)
+    return row[: row.index(eos) + 1] if eos in row else row
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     actions: tuple[str, ...]

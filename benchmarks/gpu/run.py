@@ -22,7 +22,9 @@ target slots over COIN's 778 steps (specs/vedit.md), no backbone. Per (model, dt
 Then, per (model, dtype), the cost of hyper-parameter selection (``--candidates``, default ``1,4,12``): the
 training step time of K candidates trained together as one vectorised model (``fit_together``, docs/grid.md)
 against benchkit's ``fit`` of one model (K = 1), at ``--batch``, and their ratio (the CPU targets at quickstart
-size: K = 4 at most 2x, K = 12 at most 4x; docs/benchmarks.md).
+size: K = 4 at most 2x, K = 12 at most 4x; docs/benchmarks.md); and the greedy decoding of a batch by the K
+trained candidates together (``decode_together``, as selection decodes validation) against one model's
+``predict``.
 
 ``bf16``: ``torch.autocast`` to bfloat16 (the backbone in its own ``precision: bf16``). ``compile``:
 ``torch.compile`` of the aggregator, the predictor's submodules and the backbone's module, in place.
@@ -47,8 +49,8 @@ from benchkit_datasets._mugen_rules import MUGEN_ACTIONS
 from device_peaks import peak_tflops
 
 from benchkit.grid.config import TrainConfig
-from benchkit.learn.together import fit_together
-from benchkit.learn.training import Batches, CellModel, fit
+from benchkit.learn.together import decode_together, fit_together
+from benchkit.learn.training import Batches, CellModel, fit, predict
 from benchkit.profiling import ProfileOptions, build_composition
 from benchkit.profiling.compose import Composition, backbone_input, build_backbone, feature_spec_of
 from benchkit.profiling.environment import environment
@@ -178,7 +180,8 @@ def train_step_seconds(comp: Composition, args: argparse.Namespace, dtype: str) 
 
 def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Training step time of K candidates (learning rates) trained together, for each K of ``args.candidates``,
-    and its ratio to one ``fit`` (K = 1); after ``args.warmup`` untimed steps of each."""
+    and its ratio to one ``fit`` (K = 1), after ``args.warmup`` untimed steps of each; then the time to decode a
+    batch with the K trained candidates together (one model's ``predict`` at K = 1) and its ratio."""
     rows: list[dict[str, Any]] = []
     try:
         comp = build(registry, model, args, dtype)
@@ -195,7 +198,7 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
         feats, tokens = train_data(comp, args.batch * max(args.train_steps, args.warmup))
         warm = Batches(feats, tokens, np.arange(args.batch * args.warmup)) if args.warmup else None
         timed = Batches(feats, tokens, np.arange(args.batch * args.train_steps))
-        base = None
+        base = base_decode = None
         for k in args.candidates:
             cfgs = [TrainConfig(epochs=1, batch_size=args.batch, lr=1e-4 / (j + 1),
                                 device="cpu" if device.type == "cpu" else "cuda") for j in range(k)]
@@ -204,7 +207,11 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
                 if k == 1:
                     if warm is not None:
                         fit(make(), warm, cfgs[0], 0, device)
-                    seconds, row["vectorised"] = fit(make(), timed, cfgs[0], 0, device)["train_seconds"], None
+                    single = make()
+                    seconds, row["vectorised"] = fit(single, timed, cfgs[0], 0, device)["train_seconds"], None
+
+                    def decode(single: CellModel = single) -> Any:
+                        return predict(single, timed, args.batch, device)
                 else:
                     if warm is not None:
                         fit_together(make, cfgs, warm, 0, device)
@@ -212,9 +219,16 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
                     seconds = sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised \
                         else trained.histories[0]["train_seconds"]
                     row["vectorised"] = trained.vectorised
+
+                    def decode(trained: Any = trained) -> Any:
+                        return decode_together(trained.models, trained.scope, "greedy_tokens", timed, args.batch,
+                                               device)
+                row["decode_ms"] = time_call(decode, warmup=1)["median_ms"] / args.train_steps
             row["step_ms"] = 1e3 * seconds / args.train_steps
             base = row["step_ms"] if k == 1 else base
             row["ratio"] = row["step_ms"] / base if base else None
+            base_decode = row["decode_ms"] if k == 1 else base_decode
+            row["decode_ratio"] = row["decode_ms"] / base_decode if base_decode else None
             if device.type == "cuda":
                 row["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
                 torch.cuda.reset_peak_memory_stats(device)
@@ -230,6 +244,7 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
 CANDIDATE_COLUMNS = [
     ("model", "model", "{}"), ("dtype", "dtype", "{}"), ("k", "K", "{}"), ("vectorised", "vectorised", "{}"),
     ("step_ms", "train step ms (b=B)", "{:.1f}"), ("ratio", "x of K = 1", "{:.2f}"),
+    ("decode_ms", "decode ms (b=B)", "{:.1f}"), ("decode_ratio", "decode x of K = 1", "{:.2f}"),
     ("peak_mem_gb", "peak GiB", "{:.1f}"),
 ]
 

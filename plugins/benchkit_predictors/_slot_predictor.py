@@ -58,10 +58,16 @@ class SlotPredictor(nn.Module):
     def to_tokens(self, classes: torch.Tensor) -> list[list[int]]:
         return [[c + 2 for c in row] + [self.eos] for row in classes.tolist()]
 
+    def greedy_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+        """``(B, n + 1)`` token ids, the argmax class of every slot then EOS, as one tensor (the form
+        ``torch.func.vmap`` runs over K candidates at once, benchkit/learn/together.py)."""
+        classes = self.logits(prefix).argmax(-1) + 2
+        return torch.cat([classes, torch.full_like(classes[:, :1], self.eos)], dim=1)
+
     @torch.inference_mode()
     def predict(self, prefix: torch.Tensor) -> list[list[int]]:
         """The argmax class of every slot, then EOS."""
-        return self.to_tokens(self.logits(prefix).argmax(-1))
+        return self.greedy_tokens(prefix).tolist()
 
     @torch.inference_mode()
     def candidates(self, prefix: torch.Tensor, k: int = 5) -> list[list[list[int]]]:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchkit.api import PAD, PredictorSpec, hookimpl
+from benchkit.api import PAD, PredictorSpec, hookimpl, until_eos
 
 
 class PrefixGPT2(nn.Module):
@@ -105,7 +105,21 @@ class PrefixGPT2(nn.Module):
                 break
             cache = {name: getattr(out, name)}
             out = self.gpt(inputs_embeds=self.gpt.transformer.wte(token)[:, None], use_cache=True, **cache)
-        return [_until_eos(row, self.eos) for row in torch.stack(steps, 1).tolist()]
+        return [until_eos(row, self.eos) for row in torch.stack(steps, 1).tolist()]
+
+    def greedy_tokens(self, prefix: torch.Tensor, max_tokens: int | None = None) -> torch.Tensor:
+        """Greedy ids ``(B, max_tokens)`` as one tensor, with the KV cache but no early stop (no branch on a value):
+        the form ``torch.func.vmap`` runs over K candidates at once (benchkit/learn/together.py); each row cut after
+        its first EOS is :meth:`predict`'s."""
+        max_tokens = max_tokens or self.max_decode_tokens
+        name = _cache_argument(self.gpt)
+        out = self.gpt(inputs_embeds=self.project(prefix), use_cache=True)
+        steps = [out.logits[:, -1].argmax(-1)]
+        for _ in range(max_tokens - 1):
+            out = self.gpt(inputs_embeds=self.gpt.transformer.wte(steps[-1])[:, None], use_cache=True,
+                           **{name: getattr(out, name)})
+            steps.append(out.logits[:, -1].argmax(-1))
+        return torch.stack(steps, 1)
 
     @torch.inference_mode()
     def predict_reference(self, prefix: torch.Tensor, max_tokens: int | None = None) -> list[list[int]]:
@@ -131,10 +145,6 @@ def _cache_argument(model: nn.Module) -> str:
     releases, where ``past_key_values`` is a deprecated alias that warns on every call, and ``past_key_values``
     before (transformers >= 4.44)."""
     return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
-
-
-def _until_eos(row: list[int], eos: int) -> list[int]:
-    return row[: row.index(eos) + 1] if eos in row else row
 
 
 @hookimpl
