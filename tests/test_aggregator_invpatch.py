@@ -230,6 +230,25 @@ def test_without_merging_the_cct_sees_every_patch_and_where_it_is():
         torch.testing.assert_close(merged(z), merged(x), atol=1e-5, rtol=1e-5)
 
 
+def test_without_layer_norm_a_tokens_size_reaches_the_output():
+    """The `layer_norm=False` ablation: no LayerNorm left in any stage (2 x C parameters fewer per norm), and
+    scaling one patch token, which every pre-LN stage would normalise away before the attention reads it, now moves
+    the output."""
+    torch.manual_seed(0)
+    normed, bare = tiny(frames=2), tiny(frames=2, layer_norm=False)
+    norms = sum(isinstance(m, torch.nn.LayerNorm) for m in normed.modules())
+    assert norms > 0 and not any(isinstance(m, torch.nn.LayerNorm) for m in bare.modules())
+    assert n_params(normed) - n_params(bare) == norms * layernorm(C)
+    x = torch.randn(1, 2, 16, C)
+    z = x.clone()
+    z[0, 1, :4] *= 3.0  # one 2x2 window of frame 1, three times larger: the same after the merge's LayerNorm
+    with torch.no_grad():
+        normed.eval(), bare.eval()
+        torch.testing.assert_close(normed.merge(z), normed.merge(x), atol=1e-4, rtol=1e-4)
+        assert (bare.merge(z) - bare.merge(x)).abs().max() > 1e-2
+        assert (bare(z) - bare(x)).abs().max() > 1e-3
+
+
 def test_drop_path_is_inactive_in_eval_and_active_in_training():
     torch.manual_seed(0)
     x = torch.randn(4, 8, 16, C)

@@ -32,7 +32,7 @@ def test_each_clip_is_aggregated_alone(registry):
 
 def test_inner_must_take_frame_sequences(registry):
     spec = FeatureSpec(level="patch", dim=8, frames=2, grid=(1, 4))
-    with pytest.raises(PluginError, match=r"cannot be built.*does not take a frame-level"):
+    with pytest.raises(PluginError, match=r"cannot be built.*does not take frame-level tokens"):
         registry.build("aggregator", registry.resolve("aggregator", "per-clip", {"inner": "invpatch"}), spec)
 
 

@@ -32,6 +32,10 @@ Notes on the reference code (``nrasajski/InvPatch``, ``models/merging_blocks.py`
 - ``merge=False`` is an ablation, not the paper: no 2x2 merging, the CCT sees every patch token with its own
   position (so it knows where inside a 2x2 window the motion is; the merge cannot, by design). It costs 4x the CCT's
   tokens; docs/synthetic.md, "InvPatch at the paper's geometry", uses it.
+- ``layer_norm=False`` is an ablation too: every LayerNorm of the three stages (the merge's, the CCT's ``ln_pre``,
+  ``ln_post`` and its blocks', the frame ViT's) becomes the identity. A pre-LN attention layer lets a token be
+  seen by the others only through its normalised form, so the size of a token (how much a patch changed, on
+  frame differences) is lost; without the norms it is kept. docs/synthetic.md measures what it changes.
 """
 
 from __future__ import annotations
@@ -283,8 +287,8 @@ class InvPatch(nn.Module):
 
     Defaults are the paper's (C from the features; 3 CCT blocks x 4 heads; merge attention with 3 heads; 3 frame-ViT
     blocks x 4 heads of 192; frame-ViT MLP width C; drop-path linspace(0, 0.1, 3)). The frame grid is derived from
-    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``). ``merge=False``: the ablation
-    without 2x2 merging (module docstring).
+    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``). ``merge=False`` and
+    ``layer_norm=False``: the ablations without 2x2 merging and without LayerNorm (module docstring).
     """
 
     num_tokens = 1
@@ -306,6 +310,7 @@ class InvPatch(nn.Module):
         pos_h: int | None = None,
         pos_w: int | None = None,
         merge: bool = True,
+        layer_norm: bool = True,
     ) -> None:
         super().__init__()
         if spec.level != "patch":
@@ -325,6 +330,11 @@ class InvPatch(nn.Module):
             self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
         self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim)
+        if not layer_norm:  # the ablation: every LayerNorm of the three stages is the identity
+            for parent in list(self.modules()):
+                for name, child in list(parent.named_children()):
+                    if isinstance(child, nn.LayerNorm):
+                        setattr(parent, name, nn.Identity())
 
     def components(self) -> dict[str, nn.Module]:
         """The three stages, e.g. for per-component parameter counts."""

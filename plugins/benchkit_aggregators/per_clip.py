@@ -23,6 +23,7 @@ from einops import rearrange
 from torch import nn
 
 from benchkit.api import FeatureSpec, hookimpl
+from benchkit_aggregators._inner import build_inner
 
 
 class PerClip(nn.Module):
@@ -30,29 +31,18 @@ class PerClip(nn.Module):
 
     def __init__(self, spec: FeatureSpec, inner: str | dict[str, Any] = "mean", clip_frames: int | None = None) -> None:
         super().__init__()
-        from benchkit.api import get_registry
-
-        registry = get_registry()
-        name, kwargs = (inner, {}) if isinstance(inner, str) else (inner["name"], {
-            k: v for k, v in inner.items() if k != "name"})
-        resolved = registry.resolve("aggregator", name, kwargs)
-        levels = resolved.entry.meta.get("levels", ())
         if clip_frames is None:
-            if "frame" not in levels:
-                raise ValueError(f"inner aggregator {name!r} does not take a frame-level token sequence; give "
-                                 f"clip_frames to run a patch-level aggregator on clips of that many frames")
             clip_spec = FeatureSpec(level="frame", dim=spec.dim, frames=spec.patches, grid=(1, 1))
+            why = ", which a clip's token sequence is; give clip_frames to run a patch-level aggregator on clips"
             self.clips = spec.frames
         else:
             if clip_frames < 1 or spec.frames % clip_frames:
                 raise ValueError(f"clip_frames={clip_frames} must divide the window's {spec.frames} frames")
-            if "patch" not in levels:
-                raise ValueError(f"inner aggregator {name!r} does not take patch-level tokens, which clip_frames "
-                                 f"gives it; drop clip_frames")
             clip_spec = FeatureSpec(level="patch", dim=spec.dim, frames=clip_frames, grid=spec.grid)
+            why = ", which clip_frames gives it; drop clip_frames"
             self.clips = spec.frames // clip_frames
+        self.inner = build_inner(inner, clip_spec, why)
         self.clip_frames = clip_frames
-        self.inner = registry.build("aggregator", resolved, clip_spec)
         self.num_tokens = self.clips * self.inner.num_tokens
         self.out_dim = self.inner.out_dim
 
