@@ -271,8 +271,9 @@ def decode_together(models: list[CellModel], scope: str, method: str, batches: B
     owners = models if scope == "model" else [m.predictor for m in models]
     names = [n for n, _ in base.named_parameters()]
     stacked = {f"module.{n}": torch.stack([dict(o.named_parameters())[n] for o in owners]) for n in names}
-    run = vmap(lambda p, x: functional_call(_Decode(base, method), p, (x,)),
-               in_dims=(0, None if scope == "model" else 0), randomness="same")
+    decoder = _Decode(base, method)
+    run = vmap(lambda p, x: functional_call(decoder, p, (x,)), in_dims=(0, None if scope == "model" else 0),
+               randomness="same")
     outputs: list[torch.Tensor] = []
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused inference kernel of nn.MultiheadAttention has no
