@@ -66,6 +66,25 @@ def test_compiled_bf16_row_and_given_peak(script, capsys):
     assert "| vedit-tiny | bf16 | on |" in capsys.readouterr().out
 
 
+def test_only_candidates_saves_each_row_and_decodes_a_fallback_one_by_one(script, tmp_path, capsys, monkeypatch):
+    """``--only-candidates`` skips the latency rows; the JSON is rewritten after every row (a run stopped part-way
+    keeps what it measured); candidates that trained one by one (here: ``vectorise=False``) decode one by one, and
+    the row says why (on the H200, 2026-12-04, VEDiT's candidates fell back and ``decode_together`` then failed)."""
+    together = script.fit_together
+    monkeypatch.setattr(script, "fit_together", lambda *a, **k: together(*a, **k, vectorise=False))
+    out_json, seen = tmp_path / "gpu.json", []
+    save = script.json.dumps
+    monkeypatch.setattr(script.json, "dumps", lambda obj, **k: seen.append(len(obj["selection"])) or save(obj, **k))
+    rows = script.main(["--tiny", "--device", "cpu", "--threads", "1", "--dtype", "fp32", "--models", "vedit-tiny",
+                        "--only-candidates", "--json", str(out_json)])
+    assert [(r["k"], r["vectorised"], r.get("reason")) for r in rows] == [
+        (1, None, None), (2, False, "selection.vectorise is false")]
+    assert all(r["decode_ms"] > 0 and not r.get("error") for r in rows)
+    assert seen[:2] == [1, 2] and len(json.loads(out_json.read_text())["selection"]) == 2
+    out = capsys.readouterr().out
+    assert "(selection.vectorise is false)" in out and "| vedit-tiny | fp32 | off |" not in out
+
+
 @pytest.mark.parametrize(("name", "dtype", "peak"), [
     ("NVIDIA H200", "bf16", 989.4), ("NVIDIA H100 PCIe", "bf16", 756.5), ("NVIDIA H100 80GB HBM3", "fp32", 66.9),
     ("NVIDIA GeForce RTX 3090", "bf16", 71.0), ("NVIDIA A100-SXM4-80GB", "bf16", 312.0), ("AMD EPYC", "bf16", None),

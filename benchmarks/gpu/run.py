@@ -178,11 +178,11 @@ def train_step_seconds(comp: Composition, args: argparse.Namespace, dtype: str) 
     return history["train_seconds"] / args.train_steps
 
 
-def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """Training step time of K candidates (learning rates) trained together, for each K of ``args.candidates``,
     and its ratio to one ``fit`` (K = 1), after ``args.warmup`` untimed steps of each; then the time to decode a
-    batch with the K trained candidates together (one model's ``predict`` at K = 1) and its ratio."""
-    rows: list[dict[str, Any]] = []
+    batch with the K trained candidates together (one model's ``predict`` at K = 1) and its ratio. Yields a row per K
+    as it is measured (an error ends the rows with one that says so)."""
     try:
         comp = build(registry, model, args, dtype)
         device = comp.device
@@ -218,9 +218,11 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
                     trained = fit_together(make, cfgs, timed, 0, device)
                     seconds = sum(h["train_seconds"] for h in trained.histories) if not trained.vectorised \
                         else trained.histories[0]["train_seconds"]
-                    row["vectorised"] = trained.vectorised
+                    row["vectorised"], row["reason"] = trained.vectorised, trained.reason
 
                     def decode(trained: Any = trained) -> Any:
+                        if not trained.vectorised:  # they trained one by one: decode them so, as selection does
+                            return [predict(m, timed, args.batch, device) for m in trained.models]
                         return decode_together(trained.models, trained.scope, "greedy_tokens", timed, args.batch,
                                                device)
                 row["decode_ms"] = time_call(decode, warmup=1)["median_ms"] / args.train_steps
@@ -232,13 +234,12 @@ def candidate_rows(registry: Registry, model: Model, dtype: str, args: argparse.
             if device.type == "cuda":
                 row["peak_mem_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
                 torch.cuda.reset_peak_memory_stats(device)
-            rows.append(row)
+            yield row
     except Exception as e:  # an OOM at large K is a result, reported in the table
-        rows.append({"model": model.key, "dtype": dtype, "error": f"{type(e).__name__}: {str(e).strip()[:200]}",
-                     "traceback": traceback.format_exc()})
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return rows
+        yield {"model": model.key, "dtype": dtype, "error": f"{type(e).__name__}: {str(e).strip()[:200]}",
+               "traceback": traceback.format_exc()}
 
 
 CANDIDATE_COLUMNS = [
@@ -318,6 +319,8 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]] = COLU
                                                               else value))
         if row.get("error"):
             cells[-1] = f"error: {row['error']}"
+        elif row.get("reason"):  # trained one by one, or only the predictors vectorised: say why
+            cells[-1] += f" ({row['reason']})"
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -341,8 +344,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--candidates", default=None,
                    help="K values of the selection-cost table, comma-separated, 1 first (default 1,4,12; tiny: 1,2); "
                    "'off' skips it")
+    p.add_argument("--only-candidates", action="store_true",
+                   help="skip the latency, throughput and training rows: only the candidates table")
     p.add_argument("--tiny", action="store_true", help="tiny shapes (CPU tests)")
-    p.add_argument("--json", type=Path, default=None, help="also write rows and environment here")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write rows and environment here (rewritten after every row)")
     args = p.parse_args(argv)
     tiny = args.tiny
     args.batch = args.batch or (4 if tiny else 64)
@@ -351,6 +357,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.min_run_time = args.min_run_time or (0.01 if tiny else 1.0)
     text = args.candidates or ("1,2" if tiny else "1,4,12")
     args.candidates = [] if text == "off" else [int(k) for k in text.split(",")]
+    if args.only_candidates and not args.candidates:
+        p.error("--only-candidates needs --candidates (not 'off')")
     if args.candidates and args.candidates[0] != 1:
         p.error("--candidates: the list starts with 1 (the baseline of the ratios)")
     args.models = (args.models or ("invpatch,vedit-tiny" if tiny else "invpatch,vedit-single-1280,vedit-large-2048"))
@@ -365,14 +373,30 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     dtypes = ["fp32", "bf16"] if args.dtype == "both" else [args.dtype]
     compiles = [False, True] if args.compile == "both" else [args.compile == "on"]
     flops: dict[str, dict[str, float]] = {}
-    rows = [measure(registry, m, dtype, c, args, flops)
-            for m in models(args.models.split(","), args.tiny) for dtype in dtypes for c in compiles]
-    selection = [row for m in models(args.models.split(","), args.tiny) for dtype in dtypes
-                 for row in candidate_rows(registry, m, dtype, args)] if args.candidates else []
     device = torch.device(args.device)
     env = environment(device, "+".join(DTYPES[d][0] for d in dtypes))
     peaks = {d: args.peak_tflops or peak_tflops(device_name(args), d)[0] for d in dtypes}
     command = shlex.join(["python", "benchmarks/gpu/run.py", *(sys.argv[1:] if argv is None else argv)])
+    rows: list[dict[str, Any]] = []
+    selection: list[dict[str, Any]] = []
+
+    def save() -> None:
+        """The JSON so far, rewritten after every row, so that a run stopped part-way keeps what it measured."""
+        if args.json:
+            args.json.write_text(json.dumps({"command": command, "environment": env, "peak_tflops": peaks,
+                                             "flops": flops, "rows": rows, "selection": selection}, indent=2,
+                                            default=str) + "\n")
+
+    for m in models(args.models.split(","), args.tiny) if not args.only_candidates else []:
+        for dtype in dtypes:
+            for c in compiles:
+                rows.append(measure(registry, m, dtype, c, args, flops))
+                save()
+    for m in models(args.models.split(","), args.tiny) if args.candidates else []:
+        for dtype in dtypes:
+            for row in candidate_rows(registry, m, dtype, args):
+                selection.append(row)
+                save()
     print(f"# GPU benchmark: {device_name(args)} ({device}), torch {env['torch']}, {env['torch_threads']} threads")
     print(f"\n- command: `{command}`")
     print(f"- batch B = {args.batch}, {args.actions} actions per sequence, {args.train_steps} timed training steps; "
@@ -386,10 +410,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if row.get("error"):
             print(f"\n{row['model']} {row['dtype']} compile={row.get('compile', '')}:\n{row['traceback']}",
                   file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps({"command": command, "environment": env, "peak_tflops": peaks,
-                                         "flops": flops, "rows": rows, "selection": selection}, indent=2,
-                                        default=str) + "\n")
+    save()
     return rows + selection
 
 
