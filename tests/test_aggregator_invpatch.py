@@ -249,6 +249,23 @@ def test_without_layer_norm_a_tokens_size_reaches_the_output():
         assert (bare(z) - bare(x)).abs().max() > 1e-3
 
 
+def test_without_pooling_frames_the_decoder_gets_a_token_per_frame():
+    """The `pool_frames=False` ablation: same weights, the frame ViT's T tokens instead of their mean (their mean
+    through the same Linear is the pooled model's token), and the registry's token count says so."""
+    torch.manual_seed(0)
+    pooled = tiny(frames=4)
+    torch.manual_seed(0)
+    per_frame = tiny(frames=4, pool_frames=False)
+    assert pooled.num_tokens == 1 and per_frame.num_tokens == 4 and n_params(pooled) == n_params(per_frame)
+    x = torch.randn(2, 4, 16, C)
+    with torch.no_grad():
+        pooled.eval(), per_frame.eval()
+        tokens, token = per_frame(x), pooled(x)
+    assert tokens.shape == (2, 4, per_frame.out_dim) and token.shape == (2, 1, pooled.out_dim)
+    torch.testing.assert_close(tokens.mean(dim=1, keepdim=True), token, atol=1e-5, rtol=1e-5)
+    assert (tokens - token).abs().max() > 1e-3  # the frames' tokens differ from their mean
+
+
 def test_drop_path_is_inactive_in_eval_and_active_in_training():
     torch.manual_seed(0)
     x = torch.randn(4, 8, 16, C)

@@ -36,6 +36,9 @@ Notes on the reference code (``nrasajski/InvPatch``, ``models/merging_blocks.py`
   ``ln_post`` and its blocks', the frame ViT's) becomes the identity. A pre-LN attention layer lets a token be
   seen by the others only through its normalised form, so the size of a token (how much a patch changed, on
   frame differences) is lost; without the norms it is kept. docs/synthetic.md measures what it changes.
+- ``pool_frames=False`` is an ablation too: the frame ViT's T output tokens go to the decoder (``(B, T, out_dim)``)
+  instead of their mean, one prefix token. It asks whether the single token is what holds InvPatch back where
+  per-frame pooling rows, which hand the decoder a token per frame, learn; docs/synthetic.md measures it.
 """
 
 from __future__ import annotations
@@ -274,9 +277,9 @@ class FrameViT(nn.Module):
         self.transformer = FrameTransformer(dim, depth, heads, head_dim, mlp_dim or dim)
         self.to_latent = nn.Linear(dim, out_dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pool: bool = True) -> torch.Tensor:
         x = self.transformer(x + self.pos_embedding.to(x.dtype))
-        return self.to_latent(x.mean(dim=1))
+        return self.to_latent(x.mean(dim=1) if pool else x)  # pool=False: (B, T, out_dim), one token per frame
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,8 +290,9 @@ class InvPatch(nn.Module):
 
     Defaults are the paper's (C from the features; 3 CCT blocks x 4 heads; merge attention with 3 heads; 3 frame-ViT
     blocks x 4 heads of 192; frame-ViT MLP width C; drop-path linspace(0, 0.1, 3)). The frame grid is derived from
-    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``). ``merge=False`` and
-    ``layer_norm=False``: the ablations without 2x2 merging and without LayerNorm (module docstring).
+    the number of frames unless ``pos_h``/``pos_w`` are given (see ``frame_grid``). ``merge=False``,
+    ``layer_norm=False`` and ``pool_frames=False``: the ablations without 2x2 merging, without LayerNorm and
+    without the mean over frames (module docstring).
     """
 
     num_tokens = 1
@@ -311,6 +315,7 @@ class InvPatch(nn.Module):
         pos_w: int | None = None,
         merge: bool = True,
         layer_norm: bool = True,
+        pool_frames: bool = True,
     ) -> None:
         super().__init__()
         if spec.level != "patch":
@@ -330,6 +335,8 @@ class InvPatch(nn.Module):
             self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
         self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim)
+        self.pool_frames = pool_frames
+        self.num_tokens = 1 if pool_frames else spec.frames
         if not layer_norm:  # the ablation: every LayerNorm of the three stages is the identity
             for parent in list(self.modules()):
                 for name, child in list(parent.named_children()):
@@ -349,6 +356,8 @@ class InvPatch(nn.Module):
                 f"(grid {spec.grid[0]}x{spec.grid[1]}), got {tuple(x.shape)}"
             )
         frames = self.cct(self.merge(x))  # (B, T, C)
+        if not self.pool_frames:
+            return self.frame_vit(frames, pool=False)  # (B, T, out_dim)
         return self.frame_vit(frames).unsqueeze(1)  # (B, 1, out_dim)
 
 
