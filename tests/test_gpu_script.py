@@ -83,6 +83,9 @@ def test_only_candidates_saves_each_row_and_decodes_a_fallback_one_by_one(script
     assert seen[:2] == [1, 2] and len(json.loads(out_json.read_text())["selection"]) == 2
     out = capsys.readouterr().out
     assert "(selection.vectorise is false)" in out and "| vedit-tiny | fp32 | off |" not in out
+    assert "e2e ms (b=1)" not in out  # no latency table at all
+    with pytest.raises(SystemExit):
+        script.parse(["--tiny", "--only-candidates", "--candidates", "off"])
 
 
 @pytest.mark.parametrize(("name", "dtype", "peak"), [

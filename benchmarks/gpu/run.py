@@ -401,8 +401,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"\n- command: `{command}`")
     print(f"- batch B = {args.batch}, {args.actions} actions per sequence, {args.train_steps} timed training steps; "
           f"peak TFLOP/s: " + ", ".join(f"{d} {p if p else 'unknown'}" for d, p in peaks.items()))
-    print("- e2e = backbone + aggregate + decode; head = aggregate + decode from cached features\n")
-    print(table(rows))
+    if rows:
+        print("- e2e = backbone + aggregate + decode; head = aggregate + decode from cached features\n")
+        print(table(rows))
     if selection:
         print(f"\n## Candidates trained together (hyper-parameter selection), batch {args.batch}\n")
         print(table(selection, CANDIDATE_COLUMNS))
