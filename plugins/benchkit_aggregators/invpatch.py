@@ -266,20 +266,22 @@ class FrameTransformer(nn.Module):
 
 
 class FrameViT(nn.Module):
-    """``(B, T, C)`` frame tokens → ``(B, out_dim)``: sin-cos positions on the frame grid, blocks, mean, Linear."""
+    """``(B, T, C)`` frame tokens → ``(B, 1, out_dim)``: sin-cos positions on the frame grid, blocks, mean, Linear.
+    ``pool=False``: no mean, ``(B, T, out_dim)``, a token per frame."""
 
     def __init__(
         self, dim: int, out_dim: int, grid: tuple[int, int], depth: int = 3, heads: int = 4, head_dim: int = 192,
-        mlp_dim: int | None = None,
+        mlp_dim: int | None = None, pool: bool = True,
     ) -> None:
         super().__init__()
         self.register_buffer("pos_embedding", sincos_2d(grid[0], grid[1], dim), persistent=False)
         self.transformer = FrameTransformer(dim, depth, heads, head_dim, mlp_dim or dim)
         self.to_latent = nn.Linear(dim, out_dim)
+        self.pool = pool
 
-    def forward(self, x: torch.Tensor, pool: bool = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.transformer(x + self.pos_embedding.to(x.dtype))
-        return self.to_latent(x.mean(dim=1) if pool else x)  # pool=False: (B, T, out_dim), one token per frame
+        return self.to_latent(x.mean(dim=1, keepdim=True) if self.pool else x)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -334,8 +336,8 @@ class InvPatch(nn.Module):
                 raise ValueError(f"merge_heads={merge_heads} has no effect with merge=False (nothing is merged)")
             self.merge, merged = nn.Identity(), spec.patches
         self.cct = CrossFrameCommunicationTransformer(dim, merged, cct_layers, cct_heads, drop_path, drop_path_mode)
-        self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim)
-        self.pool_frames = pool_frames
+        self.frame_vit = FrameViT(dim, self.out_dim, self.frame_grid, vit_layers, vit_heads, vit_head_dim, vit_mlp_dim,
+                                  pool_frames)
         self.num_tokens = 1 if pool_frames else spec.frames
         if not layer_norm:  # the ablation: every LayerNorm of the three stages is the identity
             for parent in list(self.modules()):
@@ -355,10 +357,7 @@ class InvPatch(nn.Module):
                 f"invpatch built for (B, {spec.frames}, {spec.patches}, {spec.dim}) patch tokens "
                 f"(grid {spec.grid[0]}x{spec.grid[1]}), got {tuple(x.shape)}"
             )
-        frames = self.cct(self.merge(x))  # (B, T, C)
-        if not self.pool_frames:
-            return self.frame_vit(frames, pool=False)  # (B, T, out_dim)
-        return self.frame_vit(frames).unsqueeze(1)  # (B, 1, out_dim)
+        return self.frame_vit(self.cct(self.merge(x)))  # (B, 1, out_dim); pool_frames=False: (B, T, out_dim)
 
 
 @hookimpl
